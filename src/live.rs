@@ -1,0 +1,55 @@
+//! The live state a running server shares between its parts: the published
+//! snapshot, swapped whole on reload, and the reload counters.
+//!
+//! The query path only ever calls [`Live::snapshot`], a lock-free load.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::{ArcSwap, Guard};
+
+use crate::snapshot::Snapshot;
+
+/// The published snapshot and what the reloader counts.
+pub struct Live {
+    /// The snapshot queries read.
+    current: ArcSwap<Snapshot>,
+    /// Reloads that were rejected (bad files); the old snapshot kept serving.
+    failed_reloads: AtomicU64,
+}
+
+impl Live {
+    /// Publishes a first snapshot.
+    pub fn new(snapshot: Snapshot) -> Arc<Self> {
+        Arc::new(Self {
+            current: ArcSwap::from_pointee(snapshot),
+            failed_reloads: AtomicU64::new(0),
+        })
+    }
+
+    /// The current snapshot, without locking.
+    pub fn snapshot(&self) -> Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
+    /// The current snapshot as an owned handle (for work that outlives a
+    /// short borrow, such as a reload that builds on it).
+    pub fn snapshot_arc(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Swaps in a new snapshot in one atomic step.
+    pub fn publish(&self, snapshot: Snapshot) {
+        self.current.store(Arc::new(snapshot));
+    }
+
+    /// Counts a rejected reload and returns the new total.
+    pub fn count_failed_reload(&self) -> u64 {
+        self.failed_reloads.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Rejected reloads so far.
+    pub fn failed_reloads(&self) -> u64 {
+        self.failed_reloads.load(Ordering::Relaxed)
+    }
+}

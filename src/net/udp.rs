@@ -1,0 +1,282 @@
+//! The UDP path: one blocking worker thread per `SO_REUSEPORT` socket,
+//! receiving and sending in batches (`recvmmsg`/`sendmmsg`) with buffers
+//! allocated once per worker.
+//!
+//! ```text
+//!   socket ─▶ recvmmsg (≤ BATCH) ─▶ for each: resolve::answer ─▶ sendmmsg
+//! ```
+//!
+//! A worker loads the published snapshot once per batch: a reload is seen
+//! by the next batch, and a batch never mixes two snapshots.
+
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::live::Live;
+use crate::resolve::{self, Transport};
+
+/// Datagrams received or sent per system call.
+const BATCH: usize = 32;
+
+/// Largest query read; longer datagrams are dropped (no real query is).
+const RECEIVE_SIZE: usize = 4096;
+
+/// Reply buffer capacity reserved up front, so that no ordinary reply
+/// makes the buffer grow.
+const REPLY_CAPACITY: usize = 4096;
+
+/// How often a worker blocked in `recvmmsg` looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(200);
+
+/// Binds `workers` sockets sharing one address with `SO_REUSEPORT` (the
+/// first decides the port when `address` has port 0).
+pub fn bind(address: SocketAddr, workers: usize) -> io::Result<Vec<UdpSocket>> {
+    let mut sockets = Vec::with_capacity(workers.max(1));
+    let mut bound = address;
+    for _ in 0..workers.max(1) {
+        let socket = Socket::new(Domain::for_address(bound), Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_reuse_port(true)?;
+        if bound.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.set_recv_buffer_size(4 << 20).ok();
+        socket.bind(&bound.into())?;
+        socket.set_read_timeout(Some(STOP_POLL))?;
+        let socket: UdpSocket = socket.into();
+        bound = socket.local_addr()?;
+        sockets.push(socket);
+    }
+    Ok(sockets)
+}
+
+/// Starts one worker thread per socket.
+pub fn spawn(
+    sockets: Vec<UdpSocket>,
+    live: Arc<Live>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<Vec<JoinHandle<()>>> {
+    sockets
+        .into_iter()
+        .enumerate()
+        .map(|(index, socket)| {
+            let live = live.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name(format!("udp-{index}"))
+                .spawn(move || {
+                    let mut worker = Worker::new(socket);
+                    worker.run(&live, &stop);
+                })
+        })
+        .collect()
+}
+
+/// One worker's socket and reused buffers.
+struct Worker {
+    /// The socket it serves.
+    socket: UdpSocket,
+    /// Receive buffers, one per batch slot.
+    receive: Vec<[u8; RECEIVE_SIZE]>,
+    /// Reply buffers, one per batch slot.
+    replies: Vec<Vec<u8>>,
+    /// Peer addresses, one per batch slot.
+    peers: Vec<libc::sockaddr_storage>,
+    /// Scatter/gather vectors for receiving.
+    receive_iov: Vec<libc::iovec>,
+    /// Scatter/gather vectors for sending.
+    send_iov: Vec<libc::iovec>,
+    /// Message headers for receiving.
+    receive_headers: Vec<libc::mmsghdr>,
+    /// Message headers for sending.
+    send_headers: Vec<libc::mmsghdr>,
+}
+
+impl Worker {
+    /// Allocates every buffer the worker will use.
+    fn new(socket: UdpSocket) -> Self {
+        // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs
+        // for which all-zero bytes are a valid value.
+        let zeroed_storage: libc::sockaddr_storage = unsafe { MaybeUninit::zeroed().assume_init() };
+        let zeroed_header: libc::mmsghdr = unsafe { MaybeUninit::zeroed().assume_init() };
+        let empty_iov = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        Self {
+            socket,
+            receive: vec![[0u8; RECEIVE_SIZE]; BATCH],
+            replies: (0..BATCH)
+                .map(|_| Vec::with_capacity(REPLY_CAPACITY))
+                .collect(),
+            peers: vec![zeroed_storage; BATCH],
+            receive_iov: vec![empty_iov; BATCH],
+            send_iov: vec![empty_iov; BATCH],
+            receive_headers: vec![zeroed_header; BATCH],
+            send_headers: vec![zeroed_header; BATCH],
+        }
+    }
+
+    /// Serves until `stop` is set.
+    fn run(&mut self, live: &Live, stop: &AtomicBool) {
+        while !stop.load(Ordering::Relaxed) {
+            let received = match self.receive_batch() {
+                Ok(count) => count,
+                Err(error) if is_transient(&error) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "UDP receive failed");
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            let snapshot = live.snapshot();
+            let mut ready = 0usize;
+            for slot in 0..received {
+                let header = &self.receive_headers[slot].msg_hdr;
+                if header.msg_flags & libc::MSG_TRUNC != 0 {
+                    continue;
+                }
+                let length = (self.receive_headers[slot].msg_len as usize).min(RECEIVE_SIZE);
+                let Some(peer) = peer_address(&self.peers[slot]) else {
+                    continue;
+                };
+                let query = &self.receive[slot][..length];
+                let reply = &mut self.replies[ready];
+                if resolve::answer(&snapshot, query, peer.ip(), Transport::Udp, reply).is_some() {
+                    if ready != slot {
+                        self.peers[ready] = self.peers[slot];
+                    }
+                    ready += 1;
+                }
+            }
+            drop(snapshot);
+            self.send_batch(ready);
+        }
+    }
+
+    /// Receives up to `BATCH` datagrams, waiting for the first.
+    fn receive_batch(&mut self) -> io::Result<usize> {
+        for slot in 0..BATCH {
+            self.receive_iov[slot] = libc::iovec {
+                iov_base: self.receive[slot].as_mut_ptr().cast(),
+                iov_len: RECEIVE_SIZE,
+            };
+            let header = &mut self.receive_headers[slot].msg_hdr;
+            header.msg_name = (&raw mut self.peers[slot]).cast();
+            header.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            header.msg_iov = &raw mut self.receive_iov[slot];
+            header.msg_iovlen = 1;
+            header.msg_control = std::ptr::null_mut();
+            header.msg_controllen = 0;
+            header.msg_flags = 0;
+            self.receive_headers[slot].msg_len = 0;
+        }
+        // SAFETY: every header points at buffers owned by `self` that live
+        // for the whole call, with their true lengths.
+        let count = unsafe {
+            libc::recvmmsg(
+                self.socket.as_raw_fd(),
+                self.receive_headers.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if count < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(count as usize)
+    }
+
+    /// Sends the first `count` replies to their peers.
+    fn send_batch(&mut self, count: usize) {
+        for slot in 0..count {
+            self.send_iov[slot] = libc::iovec {
+                iov_base: self.replies[slot].as_mut_ptr().cast(),
+                iov_len: self.replies[slot].len(),
+            };
+            let header = &mut self.send_headers[slot].msg_hdr;
+            header.msg_name = (&raw mut self.peers[slot]).cast();
+            header.msg_namelen = sockaddr_len(&self.peers[slot]);
+            header.msg_iov = &raw mut self.send_iov[slot];
+            header.msg_iovlen = 1;
+            header.msg_control = std::ptr::null_mut();
+            header.msg_controllen = 0;
+            header.msg_flags = 0;
+        }
+        let mut sent = 0usize;
+        while sent < count {
+            // SAFETY: headers `sent..count` point at live buffers owned by
+            // `self`, with their true lengths.
+            let result = unsafe {
+                libc::sendmmsg(
+                    self.socket.as_raw_fd(),
+                    self.send_headers[sent..].as_mut_ptr(),
+                    (count - sent) as libc::c_uint,
+                    0,
+                )
+            };
+            if result < 0 {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // One unreachable peer must not cost the rest of the batch
+                // their replies: skip it and go on.
+                sent += 1;
+                continue;
+            }
+            sent += (result as usize).max(1);
+        }
+    }
+}
+
+/// Errors that only mean "nothing arrived yet".
+fn is_transient(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// The peer address in a `sockaddr_storage` filled by the kernel.
+fn peer_address(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in for AF_INET.
+            let v4 = unsafe { &*(std::ptr::from_ref(storage).cast::<libc::sockaddr_in>()) };
+            let ip = Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(v4.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the kernel wrote a sockaddr_in6 for AF_INET6.
+            let v6 = unsafe { &*(std::ptr::from_ref(storage).cast::<libc::sockaddr_in6>()) };
+            let ip = Ipv6Addr::from(v6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(v6.sin6_port),
+                v6.sin6_flowinfo,
+                v6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Length of the socket address held in `storage`.
+fn sockaddr_len(storage: &libc::sockaddr_storage) -> libc::socklen_t {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        _ => size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+    }
+}

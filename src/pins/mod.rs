@@ -1,0 +1,300 @@
+//! The pin table: which PoPs (or dedicated IPs) may answer for each
+//! reserved domain, and the choice within that set.
+//!
+//! Domains with the same `ips` and TTL share one [`Policy`], compiled at
+//! load into one [`Plan`] per address family. A plan lists its candidate
+//! PoPs as a bit mask and the addresses each would answer; per query the
+//! only work left is to walk the client cell's PoP ranking to the first
+//! candidate. No path can produce an address that is not in the plan.
+
+mod load;
+
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+
+use crate::config::PopSet;
+use crate::geo::{Geo, Placement};
+use crate::wire::NameKey;
+
+pub use load::{
+    PinEntry, PinSource, compile, invalid_region_target, load_pins, parse_pin_text, read_pin_file,
+};
+
+/// Address family of a query: A → IPv4, AAAA → IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 (A).
+    V4,
+    /// IPv6 (AAAA).
+    V6,
+}
+
+impl Family {
+    /// Whether an address is of this family.
+    pub fn holds(self, address: &IpAddr) -> bool {
+        matches!(
+            (self, address),
+            (Self::V4, IpAddr::V4(_)) | (Self::V6, IpAddr::V6(_))
+        )
+    }
+}
+
+/// The answers of one family for a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// PoPs that may be chosen (shared PoPs, or homes of dedicated IPs).
+    pub candidates: PopSet,
+    /// Candidates in the order the domain lists them: the choice for a
+    /// client nothing places.
+    pub fallback_order: Vec<u8>,
+    /// Addresses answered when each candidate is chosen.
+    pub per_pop: Vec<(u8, Vec<IpAddr>)>,
+    /// Addresses answered for every client (unhomed dedicated IPs).
+    pub always: Vec<IpAddr>,
+}
+
+/// The outcome of steering one query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice<'p> {
+    /// The chosen PoP, when the answer is steered.
+    pub pop: Option<u8>,
+    /// Addresses of the chosen PoP (possibly empty).
+    pub steered: &'p [IpAddr],
+    /// Addresses answered to everyone.
+    pub always: &'p [IpAddr],
+    /// ECS scope the answer holds for.
+    pub scope: u8,
+}
+
+impl Choice<'_> {
+    /// Whether the answer has no records (NODATA).
+    pub fn is_empty(&self) -> bool {
+        self.steered.is_empty() && self.always.is_empty()
+    }
+
+    /// Every answered address.
+    pub fn addresses(&self) -> impl Iterator<Item = &IpAddr> {
+        self.steered.iter().chain(self.always.iter())
+    }
+}
+
+impl Plan {
+    /// Chooses within the plan for a placed (or unplaced) client.
+    pub fn choose(&self, geo: &Geo, placement: &Placement) -> Choice<'_> {
+        let candidate_count = self.candidates.count_ones();
+        // An answer that cannot vary by client holds for everyone.
+        let scope = if candidate_count > 1 {
+            placement.scope
+        } else {
+            0
+        };
+        let pop = if candidate_count == 0 {
+            None
+        } else {
+            let ranked = placement.cell.and_then(|cell| {
+                geo.ranking(cell)
+                    .iter()
+                    .copied()
+                    .find(|&index| self.candidates & (1u64 << index) != 0)
+            });
+            ranked.or_else(|| self.fallback_order.first().copied())
+        };
+        let steered = pop
+            .and_then(|index| self.per_pop.iter().find(|(pop, _)| *pop == index))
+            .map_or(&[][..], |(_, addresses)| addresses.as_slice());
+        Choice {
+            pop,
+            steered,
+            always: &self.always,
+            scope,
+        }
+    }
+
+    /// Every address the plan can ever answer.
+    pub fn allowed_addresses(&self) -> impl Iterator<Item = &IpAddr> {
+        self.per_pop
+            .iter()
+            .flat_map(|(_, addresses)| addresses.iter())
+            .chain(self.always.iter())
+    }
+}
+
+/// What a reserved domain may be answered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Allowed PoPs (aliases expanded); `None` when `ips` lists only
+    /// dedicated addresses.
+    pub regions: Option<PopSet>,
+    /// The `ips` values as written, for `explain` and change logs.
+    pub targets: Vec<String>,
+    /// TTL of steered answers.
+    pub ttl: u32,
+    /// A answers.
+    pub ipv4: Plan,
+    /// AAAA answers.
+    pub ipv6: Plan,
+}
+
+impl Policy {
+    /// The plan of a family.
+    pub fn plan(&self, family: Family) -> &Plan {
+        match family {
+            Family::V4 => &self.ipv4,
+            Family::V6 => &self.ipv6,
+        }
+    }
+}
+
+/// How a name matched the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinMatch {
+    /// The name itself is reserved.
+    Exact,
+    /// A wildcard `*.suffix` covers it; the suffix's label count.
+    Wildcard,
+}
+
+/// The compiled pin table.
+#[derive(Debug, Clone, Default)]
+pub struct PinTable {
+    /// Exact names (lower-case wire format) → policy index.
+    exact: FxHashMap<Box<[u8]>, u32>,
+    /// Wildcard suffixes (the name after `*.`) → policy index.
+    wildcards: FxHashMap<Box<[u8]>, u32>,
+    /// Distinct policies.
+    policies: Vec<Policy>,
+}
+
+impl PinTable {
+    /// The policy for a name: exact names win over wildcards, and among
+    /// wildcards the longest suffix wins.
+    pub fn lookup(&self, name: &NameKey) -> Option<(&Policy, PinMatch)> {
+        if let Some(&index) = self.exact.get(name.as_bytes()) {
+            return self
+                .policies
+                .get(index as usize)
+                .map(|policy| (policy, PinMatch::Exact));
+        }
+        if self.wildcards.is_empty() {
+            return None;
+        }
+        (1..name.label_count()).find_map(|skip| {
+            let (suffix, _) = name.suffix(skip);
+            let index = *self.wildcards.get(suffix)?;
+            self.policies
+                .get(index as usize)
+                .map(|policy| (policy, PinMatch::Wildcard))
+        })
+    }
+
+    /// Number of reserved names (exact and wildcard).
+    pub fn len(&self) -> usize {
+        self.exact.len() + self.wildcards.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of distinct policies.
+    pub fn policy_count(&self) -> usize {
+        self.policies.len()
+    }
+
+    /// Every reserved name (wildcards with their `*.` label) and its policy.
+    pub fn entries(&self) -> impl Iterator<Item = (String, &Policy)> {
+        let exact = self
+            .exact
+            .iter()
+            .map(|(name, &index)| (crate::wire::name::wire_name_to_string(name), index));
+        let wildcards = self.wildcards.iter().map(|(name, &index)| {
+            (
+                format!("*.{}", crate::wire::name::wire_name_to_string(name)),
+                index,
+            )
+        });
+        exact.chain(wildcards).filter_map(|(name, index)| {
+            self.policies
+                .get(index as usize)
+                .map(|policy| (name, policy))
+        })
+    }
+
+    /// Names added, removed and changed from `old` to `self`.
+    pub fn diff(&self, old: &Self) -> PinDiff {
+        let mut diff = PinDiff::default();
+        let compare = |new_map: &FxHashMap<Box<[u8]>, u32>,
+                       old_map: &FxHashMap<Box<[u8]>, u32>,
+                       wildcard: bool,
+                       diff: &mut PinDiff| {
+            let show = |name: &[u8]| {
+                let text = crate::wire::name::wire_name_to_string(name);
+                if wildcard { format!("*.{text}") } else { text }
+            };
+            for (name, &index) in new_map {
+                match old_map.get(name) {
+                    None => diff.added.push(show(name)),
+                    Some(&old_index) => {
+                        if self.policies.get(index as usize) != old.policies.get(old_index as usize)
+                        {
+                            diff.changed.push(show(name));
+                        }
+                    }
+                }
+            }
+            for name in old_map.keys() {
+                if !new_map.contains_key(name) {
+                    diff.removed.push(show(name));
+                }
+            }
+        };
+        compare(&self.exact, &old.exact, false, &mut diff);
+        compare(&self.wildcards, &old.wildcards, true, &mut diff);
+        diff.added.sort();
+        diff.removed.sort();
+        diff.changed.sort();
+        diff
+    }
+}
+
+/// The difference between two pin tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PinDiff {
+    /// Names new in the table.
+    pub added: Vec<String>,
+    /// Names no longer in the table.
+    pub removed: Vec<String>,
+    /// Names whose policy changed.
+    pub changed: Vec<String>,
+}
+
+impl PinDiff {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    /// A one-line summary naming up to a few names of each kind.
+    pub fn summary(&self) -> String {
+        let list = |names: &[String]| {
+            let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+            let more = names.len().saturating_sub(shown.len());
+            if more > 0 {
+                format!("{} (+{more} more)", shown.join(" "))
+            } else {
+                shown.join(" ")
+            }
+        };
+        format!(
+            "added {} [{}], removed {} [{}], changed {} [{}]",
+            self.added.len(),
+            list(&self.added),
+            self.removed.len(),
+            list(&self.removed),
+            self.changed.len(),
+            list(&self.changed)
+        )
+    }
+}

@@ -1,0 +1,258 @@
+//! Hot reload: watch the pin table and the zones directory, wait for the
+//! files to settle, build a new snapshot aside, and publish it in one swap.
+//!
+//! ```text
+//!   notify events (parent directories) ─┐
+//!   SIGHUP ─────────────────────────────┼─▶ debounce (quiet window) ─▶ build ─▶ validate ─▶ publish
+//!                                       │                                  └─ error: keep old, log, count
+//! ```
+//!
+//! Directories are watched rather than files, so that saves by rename,
+//! delete-and-recreate and Kubernetes ConfigMap symlink swaps (`..data`)
+//! are all seen: a watch on a file follows its inode, which a rename
+//! replaces.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+
+use crate::diagnostics::Diagnostic;
+use crate::live::Live;
+use crate::snapshot::Snapshot;
+
+/// What wakes the reloader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A watched file changed.
+    FileEvent,
+    /// An operator asked (SIGHUP).
+    Forced,
+    /// The server is stopping.
+    Stop,
+}
+
+/// The outcome of one reload attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new snapshot was published with this generation.
+    Published(u64),
+    /// The files were not ready (a zero-byte or missing pin file); the old
+    /// snapshot keeps serving and a later event retries.
+    Deferred(String),
+    /// The files are bad; the old snapshot keeps serving.
+    Rejected(Vec<Diagnostic>),
+}
+
+/// A running reloader: its thread, its watcher and a way to poke it.
+pub struct Reloader {
+    /// Sends triggers to the reload thread.
+    trigger: Sender<Trigger>,
+    /// The reload thread.
+    thread: Option<JoinHandle<()>>,
+    /// The file watcher; dropping it stops the events.
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl Reloader {
+    /// Starts watching the snapshot's pin table and zones directory.
+    pub fn start(live: Arc<Live>, debounce: Duration) -> Self {
+        let (trigger, triggers) = mpsc::channel();
+        let snapshot = live.snapshot_arc();
+        let watcher = watch(&snapshot, trigger.clone());
+        let thread = std::thread::Builder::new()
+            .name("reload".to_owned())
+            .spawn(move || run(&live, &triggers, debounce))
+            .map_err(|error| tracing::error!(%error, "cannot start the reload thread"))
+            .ok();
+        Self {
+            trigger,
+            thread,
+            _watcher: watcher,
+        }
+    }
+
+    /// A handle that forces reloads (for SIGHUP).
+    pub fn trigger(&self) -> Sender<Trigger> {
+        self.trigger.clone()
+    }
+
+    /// Stops the reload thread.
+    pub fn stop(mut self) {
+        let _ = self.trigger.send(Trigger::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Sets up directory watches; a failure leaves reload to SIGHUP alone.
+fn watch(snapshot: &Snapshot, trigger: Sender<Trigger>) -> Option<notify::RecommendedWatcher> {
+    let relevant = RelevantPaths::new(snapshot);
+    let handler = move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            if event.paths.iter().any(|path| relevant.matches(path)) {
+                let _ = trigger.send(Trigger::FileEvent);
+            }
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(watcher) => watcher,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the file watcher; reload with SIGHUP");
+            return None;
+        }
+    };
+    for directory in watched_directories(snapshot) {
+        if let Err(error) = watcher.watch(&directory, RecursiveMode::NonRecursive) {
+            tracing::error!(directory = %directory.display(), %error, "cannot watch directory");
+        }
+    }
+    Some(watcher)
+}
+
+/// The directories whose entries decide the snapshot: the zones directory,
+/// the pin table's parent, and the pin directory itself when sharded.
+fn watched_directories(snapshot: &Snapshot) -> Vec<PathBuf> {
+    let pins = &snapshot.config.pins;
+    let mut directories = vec![snapshot.config.zones_dir.clone()];
+    if let Some(parent) = pins.parent() {
+        directories.push(non_empty(parent));
+    }
+    if pins.is_dir() {
+        directories.push(pins.clone());
+    }
+    directories.sort();
+    directories.dedup();
+    directories
+}
+
+/// `.` for an empty relative parent.
+fn non_empty(path: &Path) -> PathBuf {
+    if path.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Which event paths can change the snapshot.
+struct RelevantPaths {
+    /// File name of the pin table (file or directory).
+    pins_name: Option<std::ffi::OsString>,
+    /// The pin directory, when sharded.
+    pins_dir: Option<PathBuf>,
+}
+
+impl RelevantPaths {
+    /// The filter for a snapshot's files.
+    fn new(snapshot: &Snapshot) -> Self {
+        let pins = &snapshot.config.pins;
+        Self {
+            pins_name: pins.file_name().map(std::ffi::OsStr::to_os_string),
+            pins_dir: pins.is_dir().then(|| pins.clone()),
+        }
+    }
+
+    /// Whether an event on `path` may matter: the pin table, a shard, a
+    /// zone file, or a ConfigMap `..data`-style link swap. Editor swap and
+    /// backup files are ignored.
+    fn matches(&self, path: &Path) -> bool {
+        let Some(name) = path.file_name() else {
+            return false;
+        };
+        if Some(name) == self.pins_name.as_deref() {
+            return true;
+        }
+        let text = name.to_string_lossy();
+        if text.starts_with("..") {
+            return true;
+        }
+        let in_pin_dir = self
+            .pins_dir
+            .as_ref()
+            .is_some_and(|dir| path.parent() == Some(dir.as_path()));
+        (in_pin_dir && text.ends_with(".toml")) || text.ends_with(".zone")
+    }
+}
+
+/// The reload loop: debounce triggers, then reload.
+fn run(live: &Live, triggers: &Receiver<Trigger>, debounce: Duration) {
+    while let Ok(first) = triggers.recv() {
+        if first == Trigger::Stop {
+            return;
+        }
+        // Wait for a quiet window so that a file written in several steps
+        // is read once, complete.
+        loop {
+            match triggers.recv_timeout(debounce) {
+                Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => break,
+            }
+        }
+        reload(live, first);
+    }
+}
+
+/// Builds, validates and publishes a new snapshot; logs what happened.
+pub fn reload(live: &Live, trigger: Trigger) -> Outcome {
+    let started = Instant::now();
+    let current = live.snapshot_arc();
+    if let Some(reason) = unfinished_pin_write(&current.config.pins) {
+        tracing::warn!(reason = %reason, "pin table not ready; the last good table keeps serving");
+        return Outcome::Deferred(reason);
+    }
+    let generation = current.generation + 1;
+    match Snapshot::with_config(current.config.clone(), current.geo.clone(), generation) {
+        Ok(loaded) => {
+            let next = loaded.snapshot;
+            let diff = next.pins.diff(&current.pins);
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
+            }
+            let (domains, zones) = (next.pins.len(), next.zones.len());
+            live.publish(next);
+            tracing::info!(
+                generation,
+                domains,
+                zones,
+                trigger = ?trigger,
+                changes = %diff.summary(),
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "published new snapshot"
+            );
+            Outcome::Published(generation)
+        }
+        Err(errors) => {
+            let failures = live.count_failed_reload();
+            for error in &errors {
+                tracing::error!("{error}");
+            }
+            tracing::error!(
+                errors = errors.len(),
+                failed_reloads = failures,
+                serving_generation = current.generation,
+                "reload rejected; the last good snapshot keeps serving"
+            );
+            Outcome::Rejected(errors)
+        }
+    }
+}
+
+/// Why the pin table cannot be read yet, if so: a zero-byte file is a
+/// write in progress, and a missing one may be mid-rename or mid-swap.
+fn unfinished_pin_write(pins: &Path) -> Option<String> {
+    let files = crate::pins::PinSource::at(pins).files().ok()?;
+    files.iter().find_map(|file| match std::fs::metadata(file) {
+        Ok(metadata) if metadata.len() == 0 => Some(format!(
+            "{} is empty (a write in progress?)",
+            file.display()
+        )),
+        Ok(_) => None,
+        Err(error) => Some(format!("{}: {error}", file.display())),
+    })
+}

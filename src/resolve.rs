@@ -1,0 +1,458 @@
+//! The query path: (snapshot, query bytes, client address) → reply bytes.
+//!
+//! One synchronous function serves UDP, TCP, `explain`, the tests and the
+//! fuzz targets. It performs no I/O, takes no lock and, on the steered and
+//! static paths, allocates nothing: the reply is written into the caller's
+//! buffer.
+//!
+//! ```text
+//!   bytes ─▶ wire::query::parse ─┬─ Drop ───────────────▶ no reply
+//!                                ├─ error ──────────────▶ FORMERR/NOTIMP/BADVERS
+//!                                └─ Query
+//!                                     │ class CH ───────▶ chaos()
+//!                                     │ zones.find ─ no ▶ REFUSED
+//!                                     │ pins.lookup + A/AAAA ─▶ steer()  (geo.locate → plan.choose)
+//!                                     └ zone.lookup ─────▶ answer / CNAME / referral / NODATA / NXDOMAIN
+//! ```
+
+use std::net::IpAddr;
+
+use crate::geo::Placement;
+use crate::pins::{Choice, Family};
+use crate::snapshot::Snapshot;
+use crate::wire::name::NameKey;
+use crate::wire::query::{self, ParseError, Query};
+use crate::wire::reply::{OptReply, Owner, QUESTION_NAME_OFFSET, Reply, Section};
+use crate::wire::{CLASSIC_UDP_LIMIT, MAX_MESSAGE, OUR_UDP_PAYLOAD, class, rcode, rtype};
+use crate::zones::{Zone, ZoneLookup};
+
+/// The transport a query came over; it sets the reply size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: replies are limited to the requester's payload size.
+    Udp,
+    /// TCP: replies up to 65535 bytes.
+    Tcp,
+}
+
+/// Longest CNAME chain followed inside served data.
+const MAX_CNAME_CHAIN: usize = 8;
+
+/// Answers one query. Returns the reply length written into `out`, or
+/// `None` when nothing must be sent (unreadable header, or a response).
+pub fn answer(
+    snapshot: &Snapshot,
+    message: &[u8],
+    client: IpAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    match query::parse(message) {
+        Ok(query) => Some(answer_query(snapshot, &query, client, transport, out)),
+        Err(ParseError::Drop) => None,
+        Err(ParseError::Reply(error)) => {
+            let question = error
+                .question_end
+                .and_then(|end| message.get(crate::wire::HEADER_LEN..end))
+                .unwrap_or_default();
+            let mut reply = Reply::start(out, error.id, error.flags, question);
+            reply.set_rcode(error.rcode);
+            let opt = error.edns.map(|edns| OptReply {
+                dnssec_ok: edns.dnssec_ok,
+                client_subnet: None,
+                nsid: None,
+            });
+            Some(reply.finish(opt, CLASSIC_UDP_LIMIT))
+        }
+    }
+}
+
+/// What the steered part of an answer decided, for the ECS scope.
+#[derive(Debug, Clone, Copy, Default)]
+struct Steering {
+    /// ECS scope of the answer (0 when it does not depend on the client).
+    scope: u8,
+}
+
+/// Answers a well-formed query.
+fn answer_query(
+    snapshot: &Snapshot,
+    query: &Query<'_>,
+    client: IpAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> usize {
+    let edns = query.edns;
+    let size_limit = match (transport, edns) {
+        (Transport::Tcp, _) => MAX_MESSAGE,
+        (Transport::Udp, Some(edns)) => usize::from(edns.udp_payload.clamp(512, OUR_UDP_PAYLOAD)),
+        (Transport::Udp, None) => CLASSIC_UDP_LIMIT,
+    };
+    let subnet = edns.and_then(|edns| edns.client_subnet);
+    // RFC 7871 §7.1.2: a SOURCE PREFIX-LENGTH of 0 carries no client
+    // information; the packet's source is used instead.
+    let location_address = match subnet {
+        Some(subnet) if subnet.source_prefix_len > 0 => subnet.address,
+        _ => client,
+    };
+    let mut reply = Reply::start(out, query.id, query.flags, query.question_bytes());
+    let mut steering = Steering::default();
+    match query.qclass {
+        class::IN => answer_in(snapshot, query, location_address, &mut reply, &mut steering),
+        class::CH => answer_chaos(snapshot, query, &mut reply),
+        _ => reply.set_rcode(rcode::REFUSED),
+    }
+    let nsid = match edns {
+        Some(edns) if edns.nsid_requested => snapshot.config.server.nsid.as_deref(),
+        _ => None,
+    };
+    let opt = edns.map(|edns| OptReply {
+        dnssec_ok: edns.dnssec_ok,
+        client_subnet: subnet.map(|subnet| {
+            let scope = if subnet.source_prefix_len == 0 {
+                0
+            } else {
+                steering.scope
+            };
+            (subnet, scope)
+        }),
+        nsid,
+    });
+    reply.finish(opt, size_limit)
+}
+
+/// Answers class IN.
+fn answer_in(
+    snapshot: &Snapshot,
+    query: &Query<'_>,
+    location_address: IpAddr,
+    reply: &mut Reply<'_>,
+    steering: &mut Steering,
+) {
+    if matches!(query.qtype, rtype::AXFR | rtype::IXFR) {
+        // No zone transfers: pin tables are not zone data to hand out.
+        reply.set_rcode(rcode::REFUSED);
+        return;
+    }
+    let Some((zone, _)) = snapshot.zones.find(&query.name) else {
+        reply.set_rcode(rcode::REFUSED);
+        return;
+    };
+    reply.set_authoritative();
+    let mut name = query.name.clone();
+    let mut owner = Owner::Pointer(QUESTION_NAME_OFFSET);
+    let mut zone: &Zone = zone;
+    for _ in 0..MAX_CNAME_CHAIN {
+        match answer_name(
+            snapshot,
+            query,
+            &name,
+            owner,
+            zone,
+            location_address,
+            reply,
+            steering,
+        ) {
+            Step::Done => return,
+            Step::Follow(target, target_owner) => {
+                let Some((next_zone, _)) = snapshot.zones.find(&target) else {
+                    // The target is not ours: the resolver follows it.
+                    return;
+                };
+                zone = next_zone;
+                name = target;
+                owner = target_owner;
+            }
+        }
+    }
+}
+
+/// What to do after answering one name of a CNAME chain.
+enum Step {
+    /// The answer is complete.
+    Done,
+    /// Follow a CNAME to this target, written at this owner.
+    Follow(NameKey, Owner<'static>),
+}
+
+/// Answers one name (the question, or a CNAME target inside our zones).
+#[allow(clippy::too_many_arguments)]
+fn answer_name(
+    snapshot: &Snapshot,
+    query: &Query<'_>,
+    name: &NameKey,
+    owner: Owner<'static>,
+    zone: &Zone,
+    location_address: IpAddr,
+    reply: &mut Reply<'_>,
+    steering: &mut Steering,
+) -> Step {
+    let pinned = snapshot.pins.lookup(name);
+    if let Some((policy, _)) = pinned {
+        let family = match query.qtype {
+            rtype::A => Some(Family::V4),
+            rtype::AAAA => Some(Family::V6),
+            _ => None,
+        };
+        if let Some(family) = family {
+            let placement = snapshot.geo.locate(location_address);
+            let choice = policy.plan(family).choose(&snapshot.geo, &placement);
+            if choice.is_empty() {
+                negative(reply, query, zone, false);
+            } else {
+                write_addresses(reply, owner, query.qtype, policy.ttl, &choice);
+                steering.scope = choice.scope;
+            }
+            return Step::Done;
+        }
+    }
+    let lookup = zone.lookup(name);
+    let node = match lookup {
+        ZoneLookup::Node(node) | ZoneLookup::Wildcard(node) => node,
+        ZoneLookup::Delegation { ns, skip } => {
+            referral(snapshot, reply, query, zone, name, ns, skip);
+            return Step::Done;
+        }
+        ZoneLookup::NxDomain => {
+            // A reserved name exists even where the zone has nothing.
+            negative(reply, query, zone, pinned.is_none());
+            return Step::Done;
+        }
+    };
+    if query.qtype == rtype::ANY {
+        if node.is_empty() && pinned.is_none() {
+            negative(reply, query, zone, false);
+        } else {
+            // RFC 8482 §4.2: answer ANY with one synthesized HINFO.
+            reply.push(
+                Section::Answer,
+                owner,
+                rtype::HINFO,
+                class::IN,
+                zone.negative_ttl.max(1),
+                b"\x07RFC8482\x00",
+            );
+        }
+        return Step::Done;
+    }
+    if let Some(set) = node.rrset(query.qtype) {
+        for rdata in &set.rdata {
+            reply.push(Section::Answer, owner, set.rtype, class::IN, set.ttl, rdata);
+        }
+        return Step::Done;
+    }
+    if let Some(cname) = node.rrset(rtype::CNAME) {
+        if let Some(rdata) = cname.rdata.first() {
+            let target_at = reply.next_rdata_offset(owner);
+            reply.push(
+                Section::Answer,
+                owner,
+                rtype::CNAME,
+                class::IN,
+                cname.ttl,
+                rdata,
+            );
+            if let Ok((target, _)) = NameKey::from_wire(rdata, 0) {
+                let target_owner = match u16::try_from(target_at) {
+                    Ok(offset) if offset < 0x4000 => Owner::Pointer(offset),
+                    _ => return Step::Done,
+                };
+                return Step::Follow(target, target_owner);
+            }
+        }
+        return Step::Done;
+    }
+    negative(reply, query, zone, false);
+    Step::Done
+}
+
+/// Writes the steered A/AAAA records.
+fn write_addresses(
+    reply: &mut Reply<'_>,
+    owner: Owner<'_>,
+    qtype: u16,
+    ttl: u32,
+    choice: &Choice<'_>,
+) {
+    for address in choice.addresses() {
+        match address {
+            IpAddr::V4(v4) => {
+                reply.push(Section::Answer, owner, qtype, class::IN, ttl, &v4.octets())
+            }
+            IpAddr::V6(v6) => {
+                reply.push(Section::Answer, owner, qtype, class::IN, ttl, &v6.octets())
+            }
+        }
+    }
+}
+
+/// Completes a negative answer: NXDOMAIN (or NODATA when the name exists)
+/// with the zone's SOA in authority, TTL min(SOA TTL, MINIMUM) (RFC 2308).
+/// Inside a CNAME chain the answer section keeps what was found.
+fn negative(reply: &mut Reply<'_>, query: &Query<'_>, zone: &Zone, nxdomain: bool) {
+    if nxdomain {
+        reply.set_rcode(rcode::NXDOMAIN);
+    }
+    let owner = apex_owner(query, zone);
+    reply.push(
+        Section::Authority,
+        owner,
+        rtype::SOA,
+        class::IN,
+        zone.negative_ttl,
+        &zone.soa_rdata,
+    );
+}
+
+/// The owner for a zone's apex: a pointer into the question when the apex
+/// is a suffix of it.
+fn apex_owner<'z>(query: &Query<'_>, zone: &'z Zone) -> Owner<'z> {
+    let skip = query.name.label_count().checked_sub(zone.apex_labels);
+    match skip.map(|skip| query.name.suffix(skip)) {
+        Some((suffix, offset)) if suffix == &*zone.apex => {
+            Owner::Pointer(QUESTION_NAME_OFFSET + offset as u16)
+        }
+        _ => Owner::Wire(&zone.apex),
+    }
+}
+
+/// Writes a referral to a delegated child zone: NS in authority, AA clear,
+/// glue from the zone in additional.
+fn referral(
+    _snapshot: &Snapshot,
+    reply: &mut Reply<'_>,
+    query: &Query<'_>,
+    zone: &Zone,
+    name: &NameKey,
+    ns: &crate::zones::Rrset,
+    skip: usize,
+) {
+    // Answers for another name in a chain keep AA; a referral for the
+    // question itself is not authoritative (RFC 1034 §4.3.2).
+    if name == &query.name {
+        reply.clear_authoritative();
+    }
+    let (cut, offset) = name.suffix(skip);
+    let owner = if name == &query.name {
+        Owner::Pointer(QUESTION_NAME_OFFSET + offset as u16)
+    } else {
+        Owner::Wire(cut)
+    };
+    for rdata in &ns.rdata {
+        reply.push(
+            Section::Authority,
+            owner,
+            rtype::NS,
+            class::IN,
+            ns.ttl,
+            rdata,
+        );
+    }
+    for rdata in &ns.rdata {
+        let Ok((target, _)) = NameKey::from_wire(rdata, 0) else {
+            continue;
+        };
+        let Some(node) = zone.nodes.get(target.as_bytes()) else {
+            continue;
+        };
+        for glue_type in [rtype::A, rtype::AAAA] {
+            if let Some(set) = node.rrset(glue_type) {
+                for glue in &set.rdata {
+                    reply.push(
+                        Section::Additional,
+                        Owner::Wire(rdata),
+                        glue_type,
+                        class::IN,
+                        set.ttl,
+                        glue,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Answers class CHAOS: server identity, version, and the published
+/// generation (`generation.pindns`); anything else is REFUSED.
+fn answer_chaos(snapshot: &Snapshot, query: &Query<'_>, reply: &mut Reply<'_>) {
+    let name = query.name.as_bytes();
+    let server = &snapshot.config.server;
+    let text: Option<TxtSource<'_>> = match name {
+        b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => {
+            server.version.as_deref().map(TxtSource::Text)
+        }
+        b"\x02id\x06server\x00" | b"\x08hostname\x04bind\x00" => {
+            server.identity.as_deref().map(TxtSource::Text)
+        }
+        b"\x0ageneration\x06pindns\x00" => Some(TxtSource::Generation),
+        _ => None,
+    };
+    let Some(text) = text else {
+        reply.set_rcode(rcode::REFUSED);
+        return;
+    };
+    if !matches!(query.qtype, rtype::TXT | rtype::ANY) {
+        reply.set_authoritative();
+        return;
+    }
+    reply.set_authoritative();
+    let mut rdata = [0u8; 512];
+    let length = match text {
+        TxtSource::Text(text) => encode_txt(text.as_bytes(), &mut rdata),
+        TxtSource::Generation => {
+            let mut line = [0u8; 96];
+            let written = format_generation(snapshot, &mut line);
+            encode_txt(&line[..written], &mut rdata)
+        }
+    };
+    reply.push(
+        Section::Answer,
+        Owner::Pointer(QUESTION_NAME_OFFSET),
+        rtype::TXT,
+        class::CH,
+        0,
+        &rdata[..length],
+    );
+}
+
+/// Where a CHAOS TXT answer comes from.
+enum TxtSource<'c> {
+    /// Configured text.
+    Text(&'c str),
+    /// The published generation and its time.
+    Generation,
+}
+
+/// Writes "generation N published UNIX-SECONDS" into `out`.
+fn format_generation(snapshot: &Snapshot, out: &mut [u8]) -> usize {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(out);
+    let _ = write!(
+        cursor,
+        "generation {} published {}",
+        snapshot.generation,
+        snapshot.published_unix()
+    );
+    cursor.position() as usize
+}
+
+/// Encodes text as TXT RDATA (character-strings of up to 255 bytes).
+fn encode_txt(text: &[u8], out: &mut [u8]) -> usize {
+    let mut written = 0;
+    for chunk in text.chunks(255).take(2) {
+        out[written] = chunk.len() as u8;
+        out[written + 1..written + 1 + chunk.len()].copy_from_slice(chunk);
+        written += 1 + chunk.len();
+    }
+    if text.is_empty() {
+        out[0] = 0;
+        written = 1;
+    }
+    written
+}
+
+/// Where a client is placed for a query, for `explain`: the ECS address
+/// when a usable one is given, else the source.
+pub fn placement_for(snapshot: &Snapshot, address: IpAddr) -> Placement {
+    snapshot.geo.locate(address)
+}

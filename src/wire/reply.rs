@@ -1,0 +1,228 @@
+//! Encoding a reply into a reused buffer, without allocating.
+
+use super::ecs::{self, ClientSubnet};
+use super::{HEADER_LEN, OUR_UDP_PAYLOAD, rtype};
+
+/// Offset of the question name in every message: the target of the
+/// compression pointer for owners equal to the question name.
+pub const QUESTION_NAME_OFFSET: u16 = HEADER_LEN as u16;
+
+/// Header flag bits pindns sets or copies.
+mod flag {
+    /// Message is a response.
+    pub(super) const QR: u16 = 0x8000;
+    /// Authoritative answer.
+    pub(super) const AA: u16 = 0x0400;
+    /// Truncated.
+    pub(super) const TC: u16 = 0x0200;
+    /// Recursion desired (copied).
+    pub(super) const RD: u16 = 0x0100;
+    /// Checking disabled (copied).
+    pub(super) const CD: u16 = 0x0010;
+    /// Opcode field.
+    pub(super) const OPCODE: u16 = 0x7800;
+}
+
+/// Reply sections that hold records, in wire order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    /// Answer section.
+    Answer = 0,
+    /// Authority section.
+    Authority = 1,
+    /// Additional section.
+    Additional = 2,
+}
+
+/// How a record's owner name is written.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner<'n> {
+    /// A compression pointer to a name already in the message.
+    Pointer(u16),
+    /// Uncompressed wire-format bytes.
+    Wire(&'n [u8]),
+}
+
+/// The OPT record of a reply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptReply<'n> {
+    /// Copy of the query's DO bit (RFC 3225).
+    pub dnssec_ok: bool,
+    /// Client Subnet echo with the SCOPE PREFIX-LENGTH of the answer.
+    pub client_subnet: Option<(ClientSubnet, u8)>,
+    /// Our NSID, when the query asked for it and one is configured.
+    pub nsid: Option<&'n [u8]>,
+}
+
+/// A reply under construction in a caller-owned buffer.
+pub struct Reply<'b> {
+    /// The message bytes written so far.
+    buffer: &'b mut Vec<u8>,
+    /// Offset just past the question section.
+    question_end: usize,
+    /// Records written to answer, authority and additional.
+    counts: [u16; 3],
+    /// Full response code (extended part goes into OPT).
+    rcode: u16,
+}
+
+impl<'b> Reply<'b> {
+    /// Starts a reply: header copied from the query's ID and flags, the
+    /// question copied byte for byte (absent when `question` is empty).
+    pub fn start(buffer: &'b mut Vec<u8>, id: u16, query_flags: u16, question: &[u8]) -> Self {
+        buffer.clear();
+        let flags = flag::QR | (query_flags & (flag::OPCODE | flag::RD | flag::CD));
+        buffer.extend_from_slice(&id.to_be_bytes());
+        buffer.extend_from_slice(&flags.to_be_bytes());
+        let question_count: u16 = u16::from(!question.is_empty());
+        buffer.extend_from_slice(&question_count.to_be_bytes());
+        buffer.extend_from_slice(&[0; 6]);
+        buffer.extend_from_slice(question);
+        let question_end = buffer.len();
+        Self {
+            buffer,
+            question_end,
+            counts: [0; 3],
+            rcode: 0,
+        }
+    }
+
+    /// Marks the answer authoritative.
+    pub fn set_authoritative(&mut self) {
+        self.buffer[2] |= (flag::AA >> 8) as u8;
+    }
+
+    /// Clears the AA flag (a referral is not an authoritative answer).
+    pub fn clear_authoritative(&mut self) {
+        self.buffer[2] &= !((flag::AA >> 8) as u8);
+    }
+
+    /// Sets the response code; values above 15 are completed in OPT.
+    pub fn set_rcode(&mut self, rcode: u16) {
+        self.rcode = rcode;
+        self.buffer[3] = (self.buffer[3] & 0xF0) | (rcode & 0x0F) as u8;
+    }
+
+    /// Current length of the message.
+    pub fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Whether nothing but the header and question was written.
+    pub fn is_empty(&self) -> bool {
+        self.buffer.len() == self.question_end
+    }
+
+    /// Appends a record with ready-made RDATA.
+    pub fn push(
+        &mut self,
+        section: Section,
+        owner: Owner<'_>,
+        record_type: u16,
+        class: u16,
+        ttl: u32,
+        rdata: &[u8],
+    ) {
+        self.write_owner(owner);
+        self.buffer.extend_from_slice(&record_type.to_be_bytes());
+        self.buffer.extend_from_slice(&class.to_be_bytes());
+        self.buffer.extend_from_slice(&ttl.to_be_bytes());
+        self.buffer
+            .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        self.buffer.extend_from_slice(rdata);
+        self.count(section);
+    }
+
+    /// Offset at which the next record's RDATA will start if its owner is
+    /// written as given (used to point later owners at a CNAME target).
+    pub fn next_rdata_offset(&self, owner: Owner<'_>) -> usize {
+        let owner_len = match owner {
+            Owner::Pointer(_) => 2,
+            Owner::Wire(bytes) => bytes.len(),
+        };
+        self.buffer.len() + owner_len + 10
+    }
+
+    /// Writes the OPT record and enforces the size limit: a reply that does
+    /// not fit loses every record but OPT and gets TC=1 (RFC 1035 §4.2.1,
+    /// RFC 6891 §7). Returns the final length.
+    pub fn finish(mut self, opt: Option<OptReply<'_>>, size_limit: usize) -> usize {
+        if let Some(opt) = opt {
+            self.write_opt(&opt);
+        }
+        if self.buffer.len() > size_limit {
+            self.buffer.truncate(self.question_end);
+            self.counts = [0; 3];
+            self.buffer[2] |= (flag::TC >> 8) as u8;
+            self.write_counts();
+            if let Some(opt) = opt {
+                self.write_opt(&opt);
+            }
+        }
+        self.buffer.len()
+    }
+
+    /// Writes an owner name.
+    fn write_owner(&mut self, owner: Owner<'_>) {
+        match owner {
+            Owner::Pointer(offset) => self
+                .buffer
+                .extend_from_slice(&(0xC000 | offset).to_be_bytes()),
+            Owner::Wire(bytes) => self.buffer.extend_from_slice(bytes),
+        }
+    }
+
+    /// Counts one more record in `section` and updates the header.
+    fn count(&mut self, section: Section) {
+        self.counts[section as usize] += 1;
+        self.write_counts();
+    }
+
+    /// Writes the three record counts into the header.
+    fn write_counts(&mut self) {
+        for (index, count) in self.counts.iter().enumerate() {
+            let at = 6 + 2 * index;
+            self.buffer[at..at + 2].copy_from_slice(&count.to_be_bytes());
+        }
+    }
+
+    /// Writes the OPT pseudo-record (RFC 6891 §6.1.2).
+    fn write_opt(&mut self, opt: &OptReply<'_>) {
+        self.buffer.push(0);
+        self.buffer.extend_from_slice(&rtype::OPT.to_be_bytes());
+        self.buffer
+            .extend_from_slice(&OUR_UDP_PAYLOAD.to_be_bytes());
+        let extended_rcode = (self.rcode >> 4) as u8;
+        let do_flag = if opt.dnssec_ok { 0x80 } else { 0 };
+        // Version 0; only DO among the flags is ever set: unknown flags in
+        // the query are not echoed.
+        self.buffer
+            .extend_from_slice(&[extended_rcode, 0, do_flag, 0]);
+        let length_at = self.buffer.len();
+        self.buffer.extend_from_slice(&[0, 0]);
+        if let Some(nsid) = opt.nsid {
+            self.buffer.extend_from_slice(&3u16.to_be_bytes());
+            self.buffer
+                .extend_from_slice(&(nsid.len() as u16).to_be_bytes());
+            self.buffer.extend_from_slice(nsid);
+        }
+        if let Some((subnet, scope)) = opt.client_subnet {
+            // RFC 7871 §7.2.1: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS are
+            // copied from the query; SCOPE says how far the answer holds.
+            let (octets, used) = subnet.address_octets();
+            self.buffer
+                .extend_from_slice(&ecs::OPTION_CODE.to_be_bytes());
+            self.buffer
+                .extend_from_slice(&((4 + used) as u16).to_be_bytes());
+            self.buffer
+                .extend_from_slice(&subnet.family().to_be_bytes());
+            self.buffer.push(subnet.source_prefix_len);
+            self.buffer.push(scope);
+            self.buffer.extend_from_slice(&octets[..used]);
+        }
+        let rdata_len = (self.buffer.len() - length_at - 2) as u16;
+        self.buffer[length_at..length_at + 2].copy_from_slice(&rdata_len.to_be_bytes());
+        let additional = self.counts[Section::Additional as usize] + 1;
+        self.buffer[10..12].copy_from_slice(&additional.to_be_bytes());
+    }
+}

@@ -214,8 +214,13 @@ fn answer_name(
             return Step::Done;
         }
         ZoneLookup::NxDomain => {
-            // A reserved name exists even where the zone has nothing.
-            negative(reply, query, zone, pinned.is_none());
+            // A reserved name exists even where the zone has nothing: ANY
+            // gets the same minimal answer as at any other existing name.
+            if pinned.is_some() && query.qtype == rtype::ANY {
+                minimal_any(reply, owner, zone);
+            } else {
+                negative(reply, query, zone, pinned.is_none());
+            }
             return Step::Done;
         }
     };
@@ -223,15 +228,7 @@ fn answer_name(
         if node.is_empty() && pinned.is_none() {
             negative(reply, query, zone, false);
         } else {
-            // RFC 8482 §4.2: answer ANY with one synthesized HINFO.
-            reply.push(
-                Section::Answer,
-                owner,
-                rtype::HINFO,
-                class::IN,
-                zone.negative_ttl.max(1),
-                b"\x07RFC8482\x00",
-            );
+            minimal_any(reply, owner, zone);
         }
         return Step::Done;
     }
@@ -264,6 +261,19 @@ fn answer_name(
     }
     negative(reply, query, zone, false);
     Step::Done
+}
+
+/// RFC 8482 §4.2: answers ANY at an existing name with one synthesized
+/// HINFO instead of every RRset there.
+fn minimal_any(reply: &mut Reply<'_>, owner: Owner<'_>, zone: &Zone) {
+    reply.push(
+        Section::Answer,
+        owner,
+        rtype::HINFO,
+        class::IN,
+        zone.negative_ttl.max(1),
+        b"\x07RFC8482\x00",
+    );
 }
 
 /// Writes the steered A/AAAA records.

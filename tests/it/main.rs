@@ -1,0 +1,7 @@
+//! pindns integration tests: the real server started in-process on
+//! `127.0.0.1:0` and queried over UDP and TCP, the binary's `check` and
+//! `serve`, and property tests of the query function. One test binary, so
+//! shared servers are started once; see `support` for the pieces.
+
+mod protocol;
+mod wire_client;

@@ -3,5 +3,6 @@
 //! `serve`, and property tests of the query function. One test binary, so
 //! shared servers are started once; see `support` for the pieces.
 
+mod edns;
 mod protocol;
 mod wire_client;

@@ -3,6 +3,12 @@
 //! `serve`, and property tests of the query function. One test binary, so
 //! shared servers are started once; see `support` for the pieces.
 
+mod support;
+
+mod geo_test_addresses;
+mod static_zone;
+mod steering;
+
 mod edns;
 mod protocol;
 mod wire_client;

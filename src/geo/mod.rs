@@ -149,8 +149,51 @@ impl Geo {
     }
 
     /// Places a client address (IPv4-mapped addresses count as IPv4).
+    ///
+    /// The scope is counted in the bits of the address as given: for an
+    /// IPv4-mapped IPv6 address the 96 bits of `::ffff:0:0/96` come first,
+    /// as RFC 7871 §6 counts prefixes in the option's own family.
     pub fn locate(&self, address: IpAddr) -> Placement {
-        let address = address.to_canonical();
+        let canonical = address.to_canonical();
+        let mut placement = self.locate_canonical(canonical);
+        if address.is_ipv6() && canonical.is_ipv4() {
+            placement.scope = placement.scope.saturating_add(96).min(128);
+        }
+        placement
+    }
+
+    /// Places a canonical (never IPv4-mapped) address, the scope narrowed
+    /// so that it covers no longer override answering otherwise.
+    fn locate_canonical(&self, address: IpAddr) -> Placement {
+        let mut placement = self.decide(address);
+        placement.scope = self.exclude_overrides(address, placement.scope);
+        placement
+    }
+
+    /// Narrows a scope until the block `address/scope` holds no override
+    /// network that does not hold `address`: a scope promises the same
+    /// answer to every address under it (RFC 7871 §7.3.1), as gdnsd's
+    /// merged nets tree gives.
+    fn exclude_overrides(&self, address: IpAddr, scope: u8) -> u8 {
+        self.overrides.iter().fold(scope, |scope, (network, _)| {
+            if network.contains(&address) {
+                return scope;
+            }
+            let common = match (address, network.network()) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a) ^ u32::from(b)).leading_zeros(),
+                (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a) ^ u128::from(b)).leading_zeros(),
+                _ => return scope,
+            };
+            // `address` is outside the network, so they part within its
+            // prefix; the block holds the network when they part at or
+            // below the scope.
+            let common = common.min(u32::from(network.prefix_len())) as u8;
+            if common >= scope { common + 1 } else { scope }
+        })
+    }
+
+    /// Finds what decides the location of a canonical address.
+    fn decide(&self, address: IpAddr) -> Placement {
         for &(network, cell) in &self.overrides {
             if network.contains(&address) {
                 return Placement {

@@ -5,7 +5,9 @@
 
 mod support;
 
+mod geo_overrides;
 mod geo_test_addresses;
+mod mmdb_layouts;
 mod static_zone;
 mod steering;
 

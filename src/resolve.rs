@@ -219,7 +219,9 @@ fn answer_name(
             if pinned.is_some() && query.qtype == rtype::ANY {
                 minimal_any(reply, owner, zone);
             } else {
-                negative(reply, query, zone, pinned.is_none());
+                // So do the names above it: NODATA, not NXDOMAIN.
+                let exists = pinned.is_some() || snapshot.pins.has_names_below(name);
+                negative(reply, query, zone, !exists);
             }
             return Step::Done;
         }

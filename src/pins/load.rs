@@ -300,6 +300,10 @@ pub fn compile(
             &mut table.exact
         };
         map.insert(key.as_bytes().into(), policy);
+        // A wildcard's suffix and every ancestor of a reserved name exist.
+        for skip in usize::from(!wildcard)..key.label_count() {
+            table.interior.insert(key.suffix(skip).0.into());
+        }
     }
     if errors.is_empty() {
         Ok((table, warnings))

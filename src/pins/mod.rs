@@ -11,7 +11,7 @@ mod load;
 
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::PopSet;
 use crate::geo::{Geo, Placement};
@@ -164,6 +164,10 @@ pub struct PinTable {
     wildcards: FxHashMap<Box<[u8]>, u32>,
     /// Distinct policies.
     policies: Vec<Policy>,
+    /// Names that exist because reserved names lie below them: ancestors
+    /// of exact names and wildcard suffixes (empty non-terminals where the
+    /// zone has nothing).
+    interior: FxHashSet<Box<[u8]>>,
 }
 
 impl PinTable {
@@ -186,6 +190,13 @@ impl PinTable {
                 .get(index as usize)
                 .map(|policy| (policy, PinMatch::Wildcard))
         })
+    }
+
+    /// Whether reserved names lie below `name`: it then exists, and a
+    /// query for it gets NODATA, never NXDOMAIN (RFC 8020: NXDOMAIN denies
+    /// every name below, which QNAME-minimising resolvers ask first).
+    pub fn has_names_below(&self, name: &NameKey) -> bool {
+        self.interior.contains(name.as_bytes())
     }
 
     /// Number of reserved names (exact and wildcard).

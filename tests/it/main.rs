@@ -8,6 +8,7 @@ mod support;
 mod geo_overrides;
 mod geo_test_addresses;
 mod mmdb_layouts;
+mod negative_answers;
 mod static_zone;
 mod steering;
 

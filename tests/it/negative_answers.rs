@@ -1,0 +1,118 @@
+//! Negative answers at pinned names (RFC 2308, RFC 8020): a name that
+//! exists but lacks the asked type is NODATA, not NXDOMAIN, and both carry
+//! the zone's SOA at TTL min(SOA TTL, MINIMUM) in the authority section.
+
+use hickory_proto::rr::RecordType;
+
+use crate::support::{
+    F0_NEGATIVE_SOA, F0_PINS, Fixture, QueryBuilder, Reply, TRANSPORTS, TestServer, f0_server,
+    query, rcode, shipped_server,
+};
+
+/// Asks over both transports; every reply must be an authoritative
+/// negative answer with exactly the F0 SOA (TTL 60) in authority.
+fn assert_negative(
+    server: &TestServer,
+    question: &QueryBuilder,
+    expected_rcode: u16,
+) -> Vec<Reply> {
+    TRANSPORTS
+        .iter()
+        .map(|&transport| {
+            let reply = server.ask(transport, question);
+            assert_eq!(reply.rcode(), expected_rcode, "{reply:?}");
+            assert!(reply.aa(), "negative answers are authoritative: {reply:?}");
+            assert!(reply.answers().is_empty(), "{reply:?}");
+            reply.negative_soa();
+            assert_eq!(reply.authority_lines(), vec![F0_NEGATIVE_SOA]);
+            reply
+        })
+        .collect()
+}
+
+#[test]
+fn nodata_at_a_pinned_name_carries_the_soa() {
+    let server = f0_server();
+    // The pinned PoP has no IPv6; the dedicated IPs are IPv4 only.
+    assert_negative(
+        server,
+        &query("v4only.example.com", RecordType::AAAA),
+        rcode::NOERROR,
+    );
+    assert_negative(
+        server,
+        &query("ded.example.com", RecordType::AAAA),
+        rcode::NOERROR,
+    );
+    // Types the pin table does not steer come from the zone, which has
+    // nothing at cdn: still NODATA, and the answer does not depend on the
+    // client.
+    for reply in assert_negative(
+        server,
+        &query("cdn.example.com", RecordType::MX).ecs("203.0.113.0/25"),
+        rcode::NOERROR,
+    ) {
+        assert_eq!(
+            reply.ecs().expect("ECS echoed").to_dig(),
+            "203.0.113.0/25/0"
+        );
+    }
+    for qtype in [RecordType::TXT, RecordType::NS, RecordType::SOA] {
+        assert_negative(server, &query("eu.example.com", qtype), rcode::NOERROR);
+    }
+}
+
+#[test]
+fn unknown_name_is_nxdomain_with_the_same_soa() {
+    let server = f0_server();
+    assert_negative(
+        server,
+        &query("nosuch.example.com", RecordType::A),
+        rcode::NXDOMAIN,
+    );
+    // Below a pinned name nothing exists.
+    assert_negative(
+        server,
+        &query("x.cdn.example.com", RecordType::A),
+        rcode::NXDOMAIN,
+    );
+}
+
+#[test]
+fn names_above_pinned_names_exist_as_empty_non_terminals() {
+    // A resolver that minimises QNAMEs (RFC 9156) asks for the names above
+    // a pinned one first; NXDOMAIN there would deny the pinned name too
+    // (RFC 8020). They are empty non-terminals: NODATA.
+    let fixture = Fixture::f0();
+    let pins = format!(
+        "{F0_PINS}\n[[reserved_domain]]\ndomain = \"deep.name.example.com\"\nips = [\"ams\"]\n\n\
+         [[reserved_domain]]\ndomain = \"*.apps.example.com\"\nips = [\"fra\"]\n"
+    );
+    fixture.write_pins(&pins);
+    let server = fixture.start();
+    for name in ["name.example.com", "apps.example.com"] {
+        for qtype in [RecordType::A, RecordType::AAAA, RecordType::NS] {
+            assert_negative(&server, &query(name, qtype), rcode::NOERROR);
+        }
+    }
+    for name in [
+        "deep.name.example.com",
+        "x.apps.example.com",
+        "y.x.apps.example.com",
+    ] {
+        let reply = server.ask_udp(&query(name, RecordType::A));
+        assert_eq!(reply.rcode(), rcode::NOERROR, "{name}: {reply:?}");
+        assert_eq!(reply.answers().len(), 1, "{name}: {reply:?}");
+    }
+    assert_negative(
+        &server,
+        &query("other.name.example.com", RecordType::A),
+        rcode::NXDOMAIN,
+    );
+    // The shipped wildcard *.eu.example.com makes eu.example.com exist.
+    let shipped = shipped_server();
+    let reply = shipped.ask_udp(&query("eu.example.com", RecordType::A));
+    assert_eq!(reply.rcode(), rcode::NOERROR, "{reply:?}");
+    assert!(reply.answers().is_empty());
+    reply.negative_soa();
+}

@@ -5,10 +5,13 @@
 
 mod support;
 
+mod client_subnet;
 mod geo_overrides;
 mod geo_test_addresses;
 mod mmdb_layouts;
+mod name_case;
 mod negative_answers;
+mod pinned_set;
 mod static_zone;
 mod steering;
 

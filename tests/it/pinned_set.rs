@@ -1,0 +1,125 @@
+//! Answers stay inside the pinned PoP set on every path: the nearest
+//! *pinned* PoP, never the nearest PoP overall filtered afterwards, and no
+//! global fallback when nothing places the client.
+
+use std::net::IpAddr;
+
+use hickory_proto::rr::RecordType;
+
+use crate::support::{TRANSPORTS, f0_server, ip, ips, query, rcode};
+
+/// F0's PoPs: (code, IPv4, IPv6).
+const F0_POPS: [(&str, &str, Option<&str>); 5] = [
+    ("ams", "192.0.2.10", Some("2001:db8:a::10")),
+    ("fra", "192.0.2.20", Some("2001:db8:b::20")),
+    ("nrt", "192.0.2.30", Some("2001:db8:c::30")),
+    ("iad", "192.0.2.40", Some("2001:db8:d::40")),
+    ("gru", "192.0.2.50", None),
+];
+
+/// The PoP an address belongs to, if any.
+fn pop_of(address: IpAddr) -> Option<&'static str> {
+    F0_POPS.iter().find_map(|(code, v4, v6)| {
+        (ip(v4) == address || v6.map(ip) == Some(address)).then_some(*code)
+    })
+}
+
+/// Asks over both transports and checks the exact answer.
+fn assert_only(name: &str, qtype: RecordType, client: Option<&str>, expected: &[&str]) {
+    let server = f0_server();
+    for transport in TRANSPORTS {
+        let question = match client {
+            Some(client) => query(name, qtype).ecs(client),
+            None => query(name, qtype),
+        };
+        let reply = server.ask(transport, &question);
+        assert_eq!(reply.rcode(), rcode::NOERROR, "{reply:?}");
+        let answer = reply.addresses();
+        assert_eq!(answer, ips(expected), "{name} {qtype} from {client:?}");
+        // One PoP per answer, never a mix.
+        let mut pops: Vec<_> = answer.iter().map(|address| pop_of(*address)).collect();
+        pops.dedup();
+        assert!(
+            pops.len() <= 1,
+            "{name}: addresses of several PoPs: {answer:?}"
+        );
+    }
+}
+
+#[test]
+fn answers_stay_inside_the_pinned_set() {
+    // A German client: fra is nearest but not pinned for cdn; ams is.
+    assert_only(
+        "cdn.example.com",
+        RecordType::A,
+        Some("198.51.100.128/25"),
+        &["192.0.2.10"],
+    );
+    assert_only(
+        "cdn.example.com",
+        RecordType::AAAA,
+        Some("2001:db8:100::/48"),
+        &["2001:db8:a::10"],
+    );
+    // A Japanese client of a domain pinned to fra alone.
+    assert_only(
+        "eu.example.com",
+        RecordType::A,
+        Some("203.0.113.0/25"),
+        &["192.0.2.20"],
+    );
+    assert_only(
+        "eu.example.com",
+        RecordType::AAAA,
+        Some("2001:db8:200::/48"),
+        &["2001:db8:b::20"],
+    );
+}
+
+#[test]
+fn dedicated_ips_are_the_only_answer_for_every_client() {
+    for client in [
+        Some("198.51.100.0/25"),
+        Some("203.0.113.0/25"),
+        Some("203.0.113.128/25"),
+        Some("2001:db8:200::/48"),
+        None,
+    ] {
+        assert_only("ded.example.com", RecordType::A, client, &["192.0.2.77"]);
+    }
+}
+
+#[test]
+fn the_fallback_for_an_unplaced_client_stays_inside_the_pinned_set() {
+    // Loopback source, no ECS: the first PoP each domain lists.
+    assert_only("eu.example.com", RecordType::A, None, &["192.0.2.20"]);
+    assert_only("cdn.example.com", RecordType::A, None, &["192.0.2.40"]);
+    assert_only("v4only.example.com", RecordType::A, None, &["192.0.2.50"]);
+    // A client the geo data has nothing for, by ECS.
+    assert_only(
+        "eu.example.com",
+        RecordType::A,
+        Some("233.252.0.0/24"),
+        &["192.0.2.20"],
+    );
+}
+
+#[test]
+fn a_pinned_pop_without_the_family_is_nodata_not_another_pop() {
+    let server = f0_server();
+    for client in [Some("203.0.113.0/25"), Some("2001:db8:100::/48"), None] {
+        let question = match client {
+            Some(client) => query("v4only.example.com", RecordType::AAAA).ecs(client),
+            None => query("v4only.example.com", RecordType::AAAA),
+        };
+        for transport in TRANSPORTS {
+            let reply = server.ask(transport, &question);
+            assert_eq!(reply.rcode(), rcode::NOERROR);
+            assert!(
+                reply.answers().is_empty(),
+                "never another PoP's IPv6: {reply:?}"
+            );
+            reply.negative_soa();
+        }
+    }
+}

@@ -11,6 +11,7 @@ mod geo_test_addresses;
 mod mmdb_layouts;
 mod name_case;
 mod negative_answers;
+mod pin_validation;
 mod pinned_set;
 mod static_zone;
 mod steering;

@@ -1,0 +1,306 @@
+//! Pin table validation: the whole file is checked before anything is
+//! served from it, every error is reported with its file and line (not
+//! only the first), and `pindns check` runs exactly the loader `serve`
+//! runs.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pindns::server::StartError;
+
+use crate::support::Fixture;
+
+/// The management API's message for an unknown region target.
+fn invalid_region_target(value: &str) -> String {
+    format!(
+        "invalid_region_target: Invalid region target '{value}': must be a valid Point of Presence or Regional Alias."
+    )
+}
+
+/// The 1-based line of the first line of `text` containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|line| line.contains(needle))
+        .unwrap_or_else(|| panic!("no line holds {needle}"))
+        + 1
+}
+
+/// A pin file naming `banana` among valid entries.
+const BANANA_PINS: &str = r#"# One bad target among good ones.
+[[reserved_domain]]
+domain = "api.example.com"
+ips = [{ value = "us-ohio-1" }, { value = "de-fra-1" }]
+
+[[reserved_domain]]
+domain = "fruit.example.com"
+ips = [
+  { value = "de-fra-1" },
+  { value = "banana" },
+]
+"#;
+
+/// A shipped fixture with `pins` as its pin table, listening on a free
+/// port should it ever start.
+fn fixture_with_pins(pins: &str) -> Fixture {
+    let fixture = Fixture::shipped();
+    fixture.edit_config(|config| {
+        config
+            .lines()
+            .map(|line| {
+                if line.starts_with("listen") {
+                    "listen = [\"127.0.0.1:0\"]".to_owned()
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    });
+    fixture.write_pins(pins);
+    fixture
+}
+
+/// Runs the `pindns` binary with arguments, waiting at most `limit`.
+fn run_pindns(arguments: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pindns"))
+        .args(arguments)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pindns");
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("poll pindns").is_some() {
+            return child.wait_with_output().expect("collect pindns output");
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("collect pindns output");
+            panic!(
+                "pindns {arguments:?} still runs after {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `pindns check --config <fixture>`.
+fn check(fixture: &Fixture) -> Output {
+    let config = fixture.config_path();
+    let config = config.to_str().expect("a UTF-8 path");
+    run_pindns(&["check", "--config", config], Duration::from_secs(60))
+}
+
+/// The pin file's path as diagnostics print it.
+fn pins_file(fixture: &Fixture) -> String {
+    fixture.path().join("zones/pins.toml").display().to_string()
+}
+
+#[test]
+fn the_shipped_files_pass_check() {
+    let output = check(&Fixture::shipped());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("ok:"), "{stdout}");
+}
+
+#[test]
+fn check_rejects_an_unknown_region_target_with_file_and_line() {
+    let fixture = fixture_with_pins(BANANA_PINS);
+    let output = check(&fixture);
+    assert!(!output.status.success(), "check must fail");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "{}:{}: {}",
+        pins_file(&fixture),
+        line_of(BANANA_PINS, "banana"),
+        invalid_region_target("banana")
+    );
+    assert!(
+        stderr.contains(&expected),
+        "expected\n{expected}\nin\n{stderr}"
+    );
+}
+
+#[test]
+fn start_up_rejects_an_unknown_region_target() {
+    let fixture = fixture_with_pins(BANANA_PINS);
+    let expected = format!(
+        "{}:{}: {}",
+        pins_file(&fixture),
+        line_of(BANANA_PINS, "banana"),
+        invalid_region_target("banana")
+    );
+    match fixture.try_start() {
+        Ok(_) => panic!("the server must not start on a bad pin table"),
+        Err(StartError::Load(errors)) => {
+            let rendered = pindns::diagnostics::render(&errors);
+            assert!(rendered.contains(&expected), "{rendered}");
+        }
+        Err(other) => panic!("expected a load error, got {other}"),
+    }
+    let config = fixture.config_path();
+    let config = config.to_str().expect("a UTF-8 path");
+    let output = run_pindns(&["serve", "--config", config], Duration::from_secs(60));
+    assert!(!output.status.success(), "serve must exit non-zero");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&expected),
+        "expected\n{expected}\nin\n{stderr}"
+    );
+}
+
+/// A pin file with one error of every kind, each on its own line.
+const MANY_ERRORS: &str = r#"# Every kind of error, and good entries between them.
+[[reserved_domain]]
+domain = "good.example.com"
+ips = ["us-ohio-1"]
+
+[[reserved_domain]]
+domain = "fruit.example.com"
+ips = [
+  "banana",
+  { value = "kiwi" },
+]
+
+[[reserved_domain]]
+domain = "good.example.com"   # duplicate
+ips = ["de-fra-1"]
+
+[[reserved_domain]]
+domain = "www.example.org"    # outside every zone
+ips = ["de-fra-1"]
+
+[[reserved_domain]]
+domain = "bad..name.example.com"
+ips = ["de-fra-1"]
+
+[[reserved_domain]]
+domain = "docs.example.com"   # a CNAME in the zone
+ips = ["de-fra-1"]
+
+[[reserved_domain]]
+domain = "homed.example.com"
+ips = [
+  "us-ohio-1",
+  "203.0.113.10",             # homed at de-fra-1
+]
+
+[[reserved_domain]]
+domain = "also-good.example.com"
+ips = ["global"]
+"#;
+
+#[test]
+fn every_error_is_reported_with_its_line() {
+    let fixture = fixture_with_pins(MANY_ERRORS);
+    let file = pins_file(&fixture);
+    let expected: Vec<(usize, String)> = vec![
+        (
+            line_of(MANY_ERRORS, "\"banana\""),
+            invalid_region_target("banana"),
+        ),
+        (
+            line_of(MANY_ERRORS, "\"kiwi\""),
+            invalid_region_target("kiwi"),
+        ),
+        (
+            line_of(MANY_ERRORS, "# duplicate"),
+            "duplicate domain 'good.example.com'".to_owned(),
+        ),
+        (
+            line_of(MANY_ERRORS, "www.example.org"),
+            "outside every served zone".to_owned(),
+        ),
+        (
+            line_of(MANY_ERRORS, "bad..name"),
+            "malformed domain 'bad..name.example.com'".to_owned(),
+        ),
+        (
+            line_of(MANY_ERRORS, "docs.example.com"),
+            "holds a CNAME".to_owned(),
+        ),
+        (
+            line_of(MANY_ERRORS, "\"203.0.113.10\""),
+            "dedicated IP 203.0.113.10 is homed at de-fra-1".to_owned(),
+        ),
+    ];
+    let errors = match fixture.load() {
+        Ok(_) => panic!("a table with errors must not load"),
+        Err(errors) => errors,
+    };
+    let rendered = pindns::diagnostics::render(&errors);
+    assert_eq!(errors.len(), expected.len(), "one error each:\n{rendered}");
+    for (line, message) in &expected {
+        assert!(
+            errors.iter().any(|error| {
+                error.file == Path::new(&file)
+                    && error.line == Some(*line)
+                    && error.message.contains(message.as_str())
+            }),
+            "no error at {file}:{line} saying {message}:\n{rendered}"
+        );
+    }
+    // `check` prints the same list and exits non-zero.
+    let output = check(&fixture);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for (line, message) in &expected {
+        let prefix = format!("{file}:{line}: ");
+        assert!(
+            stderr
+                .lines()
+                .any(|printed| printed.starts_with(&prefix) && printed.contains(message.as_str())),
+            "check does not print {prefix}{message}:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("7 error(s)"), "{stderr}");
+}
+
+#[test]
+fn a_pin_shadowing_zone_records_is_a_warning_not_an_error() {
+    let pins = "[[reserved_domain]]\ndomain = \"www.example.com\"\nips = [\"de-fra-1\"]\n";
+    let fixture = fixture_with_pins(pins);
+    let output = check(&fixture);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let warning = stdout
+        .lines()
+        .find(|line| line.starts_with("warning:"))
+        .unwrap_or_else(|| panic!("no warning:\n{stdout}"));
+    assert!(
+        warning.contains(&format!("{}:2:", pins_file(&fixture))),
+        "{warning}"
+    );
+    assert!(warning.contains("shadows"), "{warning}");
+}
+
+#[test]
+fn a_toml_syntax_error_is_reported_with_file_and_line() {
+    let pins =
+        "# unfinished\n[[reserved_domain]]\ndomain = \"x.example.com\"\nips = [\"de-fra-1\"\n";
+    let fixture = fixture_with_pins(pins);
+    let errors = match fixture.load() {
+        Ok(_) => panic!("a syntax error must not load"),
+        Err(errors) => errors,
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|error| error.file == Path::new(&pins_file(&fixture)) && error.line.is_some()),
+        "{}",
+        pindns::diagnostics::render(&errors)
+    );
+}

@@ -8,6 +8,7 @@ mod support;
 mod client_subnet;
 mod geo_overrides;
 mod geo_test_addresses;
+mod invariants;
 mod mmdb_layouts;
 mod name_case;
 mod negative_answers;

@@ -233,9 +233,8 @@ fn every_error_is_reported_with_its_line() {
             "dedicated IP 203.0.113.10 is homed at de-fra-1".to_owned(),
         ),
     ];
-    let errors = match fixture.load() {
-        Ok(_) => panic!("a table with errors must not load"),
-        Err(errors) => errors,
+    let Err(errors) = fixture.load() else {
+        panic!("a table with errors must not load");
     };
     let rendered = pindns::diagnostics::render(&errors);
     assert_eq!(errors.len(), expected.len(), "one error each:\n{rendered}");
@@ -292,9 +291,8 @@ fn a_toml_syntax_error_is_reported_with_file_and_line() {
     let pins =
         "# unfinished\n[[reserved_domain]]\ndomain = \"x.example.com\"\nips = [\"de-fra-1\"\n";
     let fixture = fixture_with_pins(pins);
-    let errors = match fixture.load() {
-        Ok(_) => panic!("a syntax error must not load"),
-        Err(errors) => errors,
+    let Err(errors) = fixture.load() else {
+        panic!("a syntax error must not load");
     };
     assert!(
         errors

@@ -6,6 +6,7 @@
 mod support;
 
 mod client_subnet;
+mod dig_client;
 mod geo_overrides;
 mod geo_test_addresses;
 mod invariants;

@@ -102,22 +102,17 @@ impl Fixture {
         }
     }
 
-    /// A copy of the shipped `config.toml` and `zones/` (pin table included),
-    /// listening on `127.0.0.1:0` with one UDP worker.
+    /// A copy of the shipped `config.toml` and `zones/` (pin table included)
+    /// with one UDP worker, and `data/` linked, so that paths relative to
+    /// the configuration resolve as in the repository.
     pub(crate) fn shipped() -> Self {
         let fixture = Self::empty();
         let config = std::fs::read_to_string(repo_root().join("config.toml"))
             .expect("read the shipped config.toml");
         fixture.write("config.toml", for_tests(&config));
-        let zones = repo_root().join("zones");
-        for entry in std::fs::read_dir(&zones).expect("list the shipped zones/") {
-            let path = entry.expect("zones/ entry").path();
-            if path.is_file() {
-                let name = path.file_name().expect("file name").to_string_lossy();
-                let bytes = std::fs::read(&path).expect("read a shipped zone file");
-                fixture.write(&format!("zones/{name}"), bytes);
-            }
-        }
+        copy_tree(&repo_root().join("zones"), &fixture.path().join("zones"));
+        std::os::unix::fs::symlink(repo_root().join("data"), fixture.path().join("data"))
+            .expect("link data/ into the fixture");
         fixture
     }
 
@@ -244,6 +239,20 @@ impl Fixture {
             server,
             address,
             fixture: self,
+        }
+    }
+}
+
+/// Copies a directory tree (files and folders).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create a fixture folder");
+    for entry in std::fs::read_dir(from).expect("list a shipped folder") {
+        let path = entry.expect("a folder entry").path();
+        let target = to.join(path.file_name().expect("a file name"));
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy a shipped file");
         }
     }
 }

@@ -6,9 +6,11 @@
 //!   every file descriptor (RFC 7766 §6.2.2); connections past the cap are
 //!   closed at once;
 //! - an idle timeout between messages, so that a silent client frees its
-//!   slot (RFC 7766 §6.2.3); a connection is never closed while a reply is
-//!   being written, and a message whose length prefix has arrived gets the
-//!   same time again to complete.
+//!   slot (RFC 7766 §6.2.3); a message whose length prefix has arrived gets
+//!   the same time again to complete, and is always answered;
+//! - the same timeout on writing replies, so that a client that stops
+//!   reading them cannot hold its slot for ever once the socket buffers
+//!   are full.
 
 use std::io;
 use std::net::SocketAddr;
@@ -95,7 +97,10 @@ async fn connection(
                 }
             }
         };
-        writer.flush().await?;
+        match tokio::time::timeout(idle_timeout, writer.flush()).await {
+            Ok(result) => result?,
+            Err(_) => return Ok(()),
+        }
         let more = tokio::select! {
             result = tokio::time::timeout(idle_timeout, read) => match result {
                 Ok(result) => result?,
@@ -117,10 +122,14 @@ async fn connection(
         drop(snapshot);
         if answered.is_some() {
             let reply_length = u16::try_from(reply.len()).unwrap_or(u16::MAX);
-            writer.write_all(&reply_length.to_be_bytes()).await?;
-            writer
-                .write_all(&reply[..usize::from(reply_length)])
-                .await?;
+            let write = async {
+                writer.write_all(&reply_length.to_be_bytes()).await?;
+                writer.write_all(&reply[..usize::from(reply_length)]).await
+            };
+            match tokio::time::timeout(idle_timeout, write).await {
+                Ok(result) => result?,
+                Err(_) => return Ok(()),
+            }
         }
         // Answer whatever else is already buffered before flushing: a
         // pipelined burst goes back in as few segments as possible.

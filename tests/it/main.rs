@@ -20,4 +20,5 @@ mod steering;
 
 mod edns;
 mod protocol;
+mod tcp;
 mod wire_client;

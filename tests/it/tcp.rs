@@ -1,0 +1,255 @@
+//! DNS over TCP (RFC 7766): several queries per connection, pipelined,
+//! length prefixes split across segments, the idle timeout and the cap on
+//! connections.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::wire_client::*;
+
+/// A type number.
+const A: u16 = 1;
+
+/// A query for `name` A with the given ID.
+fn query(id: u16, name: &str) -> Vec<u8> {
+    let mut spec = QuerySpec::new(name, A);
+    spec.id = id;
+    spec.encode()
+}
+
+/// A pindns with a short idle timeout and a small connection cap.
+fn limited_server(idle_seconds: &str, max_connections: &str) -> TestServer {
+    TestServer::edited(|root| {
+        set_server_setting(root, "tcp_idle_timeout", Some(idle_seconds));
+        set_server_setting(root, "tcp_max_connections", Some(max_connections));
+    })
+}
+
+/// Reads `count` replies and returns their IDs, checking each is NOERROR.
+fn read_ids(stream: &mut TcpStream, count: usize) -> Vec<u16> {
+    let mut ids: Vec<u16> = (0..count)
+        .map(|index| {
+            let reply = tcp_read_reply(stream).unwrap_or_else(|| panic!("reply {index}"));
+            assert_eq!(header_rcode(&reply), 0, "reply {index} is NOERROR");
+            parse(&reply);
+            id_of(&reply)
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn rfc7766_pipelined_queries_are_all_answered_on_one_connection() {
+    let server = TestServer::shipped();
+    let mut stream = tcp_connect(server.address);
+    let burst: Vec<u8> = [
+        query(1, "www.example.com"),
+        query(2, "api.example.com"),
+        query(3, "global.example.com"),
+    ]
+    .iter()
+    .flat_map(|message| framed(message))
+    .collect();
+    stream.write_all(&burst).expect("one write of three queries");
+    assert_eq!(read_ids(&mut stream, 3), vec![1, 2, 3], "each ID once");
+    // The connection stays open for more.
+    stream
+        .write_all(&framed(&query(4, "www.example.com")))
+        .expect("write a fourth query");
+    assert_eq!(read_ids(&mut stream, 1), vec![4]);
+    // A hundred at once.
+    let many: Vec<u8> = (100..200)
+        .flat_map(|id| framed(&query(id, "api.example.com")))
+        .collect();
+    stream.write_all(&many).expect("write a hundred queries");
+    assert_eq!(read_ids(&mut stream, 100), (100..200).collect::<Vec<u16>>());
+}
+
+#[test]
+fn rfc7766_length_prefix_split_across_segments_is_reassembled() {
+    let server = TestServer::shipped();
+    let mut stream = tcp_connect(server.address);
+    let both: Vec<u8> = [query(1, "www.example.com"), query(2, "api.example.com")]
+        .iter()
+        .flat_map(|message| framed(message))
+        .collect();
+    // The first length byte alone, then the rest.
+    stream.write_all(&both[..1]).expect("first byte");
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(&both[1..]).expect("the rest");
+    assert_eq!(read_ids(&mut stream, 2), vec![1, 2]);
+    // One byte per segment, message after message.
+    for byte in framed(&query(3, "www.example.com")) {
+        stream.write_all(&[byte]).expect("one byte");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(read_ids(&mut stream, 1), vec![3]);
+    // A split inside the body of a query, and inside the second prefix.
+    let split: Vec<u8> = [query(5, "www.example.com"), query(6, "api.example.com")]
+        .iter()
+        .flat_map(|message| framed(message))
+        .collect();
+    let second_prefix = framed(&query(5, "www.example.com")).len() + 1;
+    stream.write_all(&split[..10]).expect("part of the body");
+    std::thread::sleep(Duration::from_millis(200));
+    stream
+        .write_all(&split[10..second_prefix])
+        .expect("up to the middle of the next prefix");
+    std::thread::sleep(Duration::from_millis(200));
+    stream.write_all(&split[second_prefix..]).expect("the rest");
+    assert_eq!(read_ids(&mut stream, 2), vec![5, 6]);
+}
+
+#[test]
+fn dig_keeps_one_tcp_connection_open_for_several_queries() {
+    let server = TestServer::shipped();
+    if !have_dig() {
+        return;
+    }
+    let output = dig(
+        server.address,
+        &[
+            "+tcp",
+            "+keepopen",
+            "www.example.com",
+            "A",
+            "api.example.com",
+            "A",
+            "global.example.com",
+            "A",
+        ],
+    );
+    assert_eq!(output.matches("status: NOERROR").count(), 3, "{output}");
+}
+
+#[test]
+fn rfc7766_idle_connection_is_closed_after_the_idle_timeout() {
+    let server = limited_server("1.0", "16");
+    let mut stream = tcp_connect(server.address);
+    let opened = Instant::now();
+    assert!(closed_within(&mut stream, Duration::from_secs(4)), "idle connection closed");
+    let waited = opened.elapsed();
+    assert!(waited >= Duration::from_millis(900), "closed after {waited:?}, too early");
+    // Also after a query: the timeout counts from the last message.
+    let mut stream = tcp_connect(server.address);
+    stream
+        .write_all(&framed(&query(1, "www.example.com")))
+        .expect("query");
+    assert_eq!(read_ids(&mut stream, 1), vec![1]);
+    assert!(closed_within(&mut stream, Duration::from_secs(4)), "closed once idle");
+}
+
+#[test]
+fn rfc7766_busy_connection_outlives_the_idle_timeout() {
+    let server = limited_server("1.0", "16");
+    let mut stream = tcp_connect(server.address);
+    // A query every 600 ms for 3 s: never idle for a whole second.
+    for id in 1..=5 {
+        stream
+            .write_all(&framed(&query(id, "www.example.com")))
+            .expect("query");
+        assert_eq!(read_ids(&mut stream, 1), vec![id]);
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    // A query whose bytes straddle the idle timeout is still answered:
+    // the prefix comes after 800 ms, the body 700 ms later.
+    std::thread::sleep(Duration::from_millis(200));
+    let message = framed(&query(9, "www.example.com"));
+    stream.write_all(&message[..6]).expect("prefix and part of the query");
+    std::thread::sleep(Duration::from_millis(700));
+    stream.write_all(&message[6..]).expect("the rest of the query");
+    assert_eq!(read_ids(&mut stream, 1), vec![9], "outstanding query answered");
+}
+
+#[test]
+fn rfc7766_connections_over_the_cap_are_closed_and_slots_come_back() {
+    let server = limited_server("5.0", "2");
+    let mut held: Vec<TcpStream> = (1..=2)
+        .map(|id| {
+            let mut stream = tcp_connect(server.address);
+            stream
+                .write_all(&framed(&query(id, "www.example.com")))
+                .expect("query");
+            assert_eq!(read_ids(&mut stream, 1), vec![id], "connection {id} served");
+            stream
+        })
+        .collect();
+    let mut over = tcp_connect(server.address);
+    let _ = over.write_all(&framed(&query(3, "www.example.com")));
+    assert!(
+        closed_within(&mut over, Duration::from_secs(2)),
+        "the third connection is closed at once"
+    );
+    // A slot freed by a client is given to the next one.
+    drop(held.remove(0));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let mut next = tcp_connect(server.address);
+        let _ = next.write_all(&framed(&query(4, "www.example.com")));
+        if let Some(reply) = tcp_read_reply(&mut next) {
+            assert_eq!(id_of(&reply), 4);
+            break;
+        }
+        assert!(Instant::now() < deadline, "a freed slot is reused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // UDP is not affected by the TCP cap.
+    assert_still_answers(server.address);
+}
+
+#[test]
+fn rfc7766_client_that_never_reads_does_not_hold_a_slot_forever() {
+    let server = TestServer::edited(|root| {
+        set_server_setting(root, "tcp_idle_timeout", Some("1.0"));
+        set_server_setting(root, "tcp_max_connections", Some("1"));
+        let zone = root.join("zones/example.com.zone");
+        let mut text = std::fs::read_to_string(&zone).expect("read zone");
+        for index in 1..=40 {
+            text.push_str(&format!("big IN A 192.0.2.{}\n", 100 + index));
+        }
+        std::fs::write(&zone, text).expect("write zone");
+    });
+    // Queries whose 684-byte replies are never read: once the socket
+    // buffers are full the server cannot write, and must give up on the
+    // connection rather than wait for ever.
+    let mut stuck = tcp_connect(server.address);
+    stuck.set_nonblocking(true).expect("nonblocking");
+    let burst: Vec<u8> = (0..200_000u32)
+        .flat_map(|id| framed(&query(id as u16, "big.example.com")))
+        .collect();
+    let mut sent = 0;
+    let writing_until = Instant::now() + Duration::from_secs(3);
+    while sent < burst.len() && Instant::now() < writing_until {
+        match stuck.write(&burst[sent..]) {
+            Ok(written) => sent += written,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(
+        sent < burst.len(),
+        "the server stopped reading once its replies backed up"
+    );
+    // Within a few idle timeouts the slot is free for another client.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    loop {
+        let mut next = tcp_connect(server.address);
+        next.set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("read timeout");
+        let _ = next.write_all(&framed(&query(7, "www.example.com")));
+        if let Some(reply) = tcp_read_reply(&mut next) {
+            assert_eq!(id_of(&reply), 7);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a client that never reads keeps the only TCP slot"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stuck);
+}

@@ -57,6 +57,7 @@ fn embedded_block(address: &str) -> u8 {
     result.network().expect("network").prefix()
 }
 
+/// C09: the scope is the prefix of the override that placed the client, even past the source.
 #[test]
 fn ecs_scope_follows_the_deciding_network() {
     let server = f0_server();
@@ -98,6 +99,7 @@ fn ecs_scope_follows_the_deciding_network() {
     );
 }
 
+/// C09: static, negative, single-candidate and dedicated answers carry scope 0.
 #[test]
 fn answers_that_do_not_depend_on_the_client_have_scope_zero() {
     let server = f0_server();
@@ -148,6 +150,7 @@ fn answers_that_do_not_depend_on_the_client_have_scope_zero() {
     }
 }
 
+/// C09: a client in no geo data gets the fallback, scoped to its no-data block, never /0.
 #[test]
 fn an_unplaced_client_gets_the_fallback_with_its_no_data_block_as_scope() {
     // 233.252.0.0/24 is in no geo data: the fallback (the first PoP cdn
@@ -165,6 +168,7 @@ fn an_unplaced_client_gets_the_fallback_with_its_no_data_block_as_scope() {
     );
 }
 
+/// C09: no Client Subnet in the query, none in the reply.
 #[test]
 fn ecs_is_echoed_only_when_the_query_carried_it() {
     let server = f0_server();
@@ -203,6 +207,7 @@ fn assert_formerr(reply: &Reply, case: &str) {
     );
 }
 
+/// C08: every malformed Client Subnet option is FORMERR, and serving goes on.
 #[test]
 fn malformed_client_subnet_is_formerr() {
     let server = f0_server();
@@ -222,6 +227,7 @@ fn malformed_client_subnet_is_formerr() {
     }
 }
 
+/// More than one Client Subnet option in a query is FORMERR.
 #[test]
 fn two_client_subnet_options_are_formerr() {
     let server = shipped_server();
@@ -233,6 +239,7 @@ fn two_client_subnet_options_are_formerr() {
     }
 }
 
+/// Full-length, short and zero-length source prefixes are valid options.
 #[test]
 fn well_formed_edge_options_are_accepted() {
     let server = shipped_server();

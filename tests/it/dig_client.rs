@@ -13,6 +13,7 @@ fn have_dig() -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
+/// dig gets 192.0.2.3 and `CLIENT-SUBNET: 130.149.1.0/24/16` for api.example.com.
 #[test]
 fn dig_sees_the_steered_answer_and_its_ecs_scope() {
     if !have_dig() {

@@ -49,6 +49,7 @@ fn ask(server: &TestServer, name: &str, qtype: RecordType, client: &str) -> (Vec
     seen.remove(0)
 }
 
+/// An override naming a PoP places its network at that PoP, scope = its prefix.
 #[test]
 fn override_by_pop_code_places_the_client_at_that_pop() {
     let server = override_server();
@@ -68,6 +69,7 @@ fn override_by_pop_code_places_the_client_at_that_pop() {
     assert_eq!((answer, scope), (vec![ip("2001:db8::6")], 48));
 }
 
+/// An override with coordinates places its network there, scope = its prefix.
 #[test]
 fn override_by_coordinates_places_the_client_there() {
     let server = override_server();
@@ -79,6 +81,7 @@ fn override_by_coordinates_places_the_client_there() {
     assert_eq!((answer, scope), (vec![ip("192.0.2.3")], 8));
 }
 
+/// Nested overrides: the longest prefix holding the client decides.
 #[test]
 fn longest_override_prefix_wins() {
     let server = override_server();
@@ -98,6 +101,7 @@ fn longest_override_prefix_wins() {
     assert_eq!(answer, vec![ip("192.0.2.7")], "Tokyo /24");
 }
 
+/// An override inside a database network wins over the database.
 #[test]
 fn overrides_are_consulted_before_the_database() {
     let server = override_server();
@@ -111,6 +115,7 @@ fn overrides_are_consulted_before_the_database() {
     assert_eq!((answer, scope), (vec![ip("192.0.2.8")], 24));
 }
 
+/// A scope never spans a longer override that answers otherwise.
 #[test]
 fn ecs_scope_never_covers_a_network_that_answers_differently() {
     // A scope is a promise that every address under it gets this answer
@@ -142,6 +147,7 @@ fn ecs_scope_never_covers_a_network_that_answers_differently() {
     }
 }
 
+/// An IPv4-mapped ECS address is placed as IPv4, its scope counted in IPv6 bits.
 #[test]
 fn ipv4_mapped_ecs_counts_as_ipv4_with_the_scope_in_ipv6_bits() {
     let server = override_server();
@@ -171,6 +177,7 @@ fn ipv4_mapped_ecs_counts_as_ipv4_with_the_scope_in_ipv6_bits() {
     }
 }
 
+/// `default_location` (a PoP code) places clients the geo data does not.
 #[test]
 fn default_location_places_clients_nothing_else_places() {
     let fixture = Fixture::shipped();
@@ -208,6 +215,7 @@ fn default_location_places_clients_nothing_else_places() {
     assert_eq!((answer, scope), (vec![ip("192.0.2.7")], block));
 }
 
+/// `default_location` may be given as coordinates.
 #[test]
 fn default_location_may_be_coordinates() {
     let fixture = Fixture::shipped();
@@ -217,6 +225,7 @@ fn default_location_may_be_coordinates() {
     assert_eq!(reply.addresses(), vec![ip("2001:db8::8")]);
 }
 
+/// Overrides with stray bits, bad networks or unknown PoPs fail the load.
 #[test]
 fn malformed_overrides_are_rejected_at_load() {
     let fixture = Fixture::shipped();

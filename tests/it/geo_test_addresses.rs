@@ -48,6 +48,7 @@ fn rows() -> Vec<Row> {
         .collect()
 }
 
+/// All 30 reference addresses reach their expected PoP, A and AAAA, UDP and TCP.
 #[test]
 fn every_reference_address_is_steered_to_its_expected_pop() {
     let rows = rows();

@@ -732,6 +732,7 @@ fn check_probe(table: &Table, snapshot: &Snapshot, probe: &Probe) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
 
+    /// Invariants 1–4 over random tables, clients, options and name case.
     #[test]
     fn answers_stay_inside_the_allowed_set_and_follow_the_ecs_rules(
         table in table(),
@@ -743,6 +744,7 @@ proptest! {
         }
     }
 
+    /// Zone names keep their static answers whatever the table holds.
     #[test]
     fn an_unreserved_name_is_never_steered(
         table in table(),

@@ -88,6 +88,7 @@ fn assert_placed(
     }
 }
 
+/// City layout: the record's coordinates place the client, scope = the network.
 #[test]
 fn city_layout_places_clients_at_their_coordinates() {
     let mut writer = Writer::new("Test-City");
@@ -152,6 +153,7 @@ fn city_layout_places_clients_at_their_coordinates() {
     );
 }
 
+/// City layout: an address without data gets the fallback and its no-data block.
 #[test]
 fn city_layout_unplaced_clients_get_the_no_data_block_as_scope() {
     let mut writer = Writer::new("Test-City");
@@ -175,6 +177,7 @@ fn city_layout_unplaced_clients_get_the_no_data_block_as_scope() {
     }
 }
 
+/// Country layout: the country's capital places the client, scope = the network.
 #[test]
 fn country_layout_places_clients_at_their_capital() {
     let mut writer = Writer::new("Test-Country");
@@ -249,6 +252,7 @@ fn country_layout_places_clients_at_their_capital() {
     );
 }
 
+/// Country layout in an IPv4-only tree, IPv4-mapped ECS included.
 #[test]
 fn country_layout_in_an_ipv4_tree_places_ipv4_clients() {
     let mut writer = Writer::builder("Test-Country-IPv4")

@@ -8,6 +8,7 @@ use hickory_proto::rr::RecordType;
 
 use crate::support::{Fixture, TRANSPORTS, TestServer, f0_server, ips, query, rcode};
 
+/// C02: mixed-case names get the lower-case data, question and owners keep their case.
 #[test]
 fn names_match_case_insensitively_and_keep_their_case() {
     let server = f0_server();
@@ -58,6 +59,7 @@ fn names_match_case_insensitively_and_keep_their_case() {
     }
 }
 
+/// NXDOMAIN, NODATA and REFUSED do not depend on the name's case.
 #[test]
 fn negative_and_refused_answers_ignore_case_too() {
     let server = f0_server();
@@ -87,6 +89,7 @@ fn mixed_case_pins_server() -> &'static TestServer {
     })
 }
 
+/// C02: pin keys written in mixed case match queries in any case.
 #[test]
 fn a_pin_key_written_in_mixed_case_matches_any_case() {
     let server = mixed_case_pins_server();

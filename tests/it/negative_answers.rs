@@ -30,6 +30,7 @@ fn assert_negative(
         .collect()
 }
 
+/// C01: a pinned name without the asked type is NODATA with the SOA at TTL 60.
 #[test]
 fn nodata_at_a_pinned_name_carries_the_soa() {
     let server = f0_server();
@@ -62,6 +63,7 @@ fn nodata_at_a_pinned_name_carries_the_soa() {
     }
 }
 
+/// C01: a name that does not exist is NXDOMAIN with the same SOA.
 #[test]
 fn unknown_name_is_nxdomain_with_the_same_soa() {
     let server = f0_server();
@@ -78,6 +80,7 @@ fn unknown_name_is_nxdomain_with_the_same_soa() {
     );
 }
 
+/// Names above reserved names and wildcard suffixes are NODATA, not NXDOMAIN.
 #[test]
 fn names_above_pinned_names_exist_as_empty_non_terminals() {
     // A resolver that minimises QNAMEs (RFC 9156) asks for the names above

@@ -100,6 +100,7 @@ fn pins_file(fixture: &Fixture) -> String {
     fixture.path().join("zones/pins.toml").display().to_string()
 }
 
+/// `pindns check` accepts the shipped files.
 #[test]
 fn the_shipped_files_pass_check() {
     let output = check(&Fixture::shipped());
@@ -112,6 +113,7 @@ fn the_shipped_files_pass_check() {
     assert!(stdout.starts_with("ok:"), "{stdout}");
 }
 
+/// `pindns check` rejects `banana` with file, line and the API's message.
 #[test]
 fn check_rejects_an_unknown_region_target_with_file_and_line() {
     let fixture = fixture_with_pins(BANANA_PINS);
@@ -130,6 +132,7 @@ fn check_rejects_an_unknown_region_target_with_file_and_line() {
     );
 }
 
+/// `Server::start` and `pindns serve` refuse a table naming `banana`.
 #[test]
 fn start_up_rejects_an_unknown_region_target() {
     let fixture = fixture_with_pins(BANANA_PINS);
@@ -199,6 +202,7 @@ domain = "also-good.example.com"
 ips = ["global"]
 "#;
 
+/// Every error of a table is reported with its line, not only the first.
 #[test]
 fn every_error_is_reported_with_its_line() {
     let fixture = fixture_with_pins(MANY_ERRORS);
@@ -264,6 +268,7 @@ fn every_error_is_reported_with_its_line() {
     assert!(stderr.contains("7 error(s)"), "{stderr}");
 }
 
+/// A pin over zone A/AAAA records is a warning with its line; the table loads.
 #[test]
 fn a_pin_shadowing_zone_records_is_a_warning_not_an_error() {
     let pins = "[[reserved_domain]]\ndomain = \"www.example.com\"\nips = [\"de-fra-1\"]\n";
@@ -286,6 +291,7 @@ fn a_pin_shadowing_zone_records_is_a_warning_not_an_error() {
     assert!(warning.contains("shadows"), "{warning}");
 }
 
+/// A TOML syntax error is reported with file and line.
 #[test]
 fn a_toml_syntax_error_is_reported_with_file_and_line() {
     let pins =

@@ -46,6 +46,7 @@ fn assert_only(name: &str, qtype: RecordType, client: Option<&str>, expected: &[
     }
 }
 
+/// C11: the nearest pinned PoP answers, never a nearer unpinned one.
 #[test]
 fn answers_stay_inside_the_pinned_set() {
     // A German client: fra is nearest but not pinned for cdn; ams is.
@@ -76,6 +77,7 @@ fn answers_stay_inside_the_pinned_set() {
     );
 }
 
+/// C11: a dedicated-IP domain answers only its IPs, to every client.
 #[test]
 fn dedicated_ips_are_the_only_answer_for_every_client() {
     for client in [
@@ -89,6 +91,7 @@ fn dedicated_ips_are_the_only_answer_for_every_client() {
     }
 }
 
+/// C11: an unplaced client gets the first listed pinned PoP, never a global default.
 #[test]
 fn the_fallback_for_an_unplaced_client_stays_inside_the_pinned_set() {
     // Loopback source, no ECS: the first PoP each domain lists.
@@ -104,6 +107,7 @@ fn the_fallback_for_an_unplaced_client_stays_inside_the_pinned_set() {
     );
 }
 
+/// C11: a pinned PoP without IPv6 gives NODATA, never another PoP's AAAA.
 #[test]
 fn a_pinned_pop_without_the_family_is_nodata_not_another_pop() {
     let server = f0_server();

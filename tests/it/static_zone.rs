@@ -32,11 +32,13 @@ fn assert_answer(name: &str, qtype: RecordType, expected: &[&str]) {
     }
 }
 
+/// The apex SOA is answered with AA=1 and RA=0.
 #[test]
 fn apex_soa_is_answered_authoritatively() {
     assert_answer("example.com", RecordType::SOA, &[SOA]);
 }
 
+/// The apex NS set is answered authoritatively.
 #[test]
 fn apex_ns_is_answered_authoritatively() {
     assert_answer(
@@ -49,6 +51,7 @@ fn apex_ns_is_answered_authoritatively() {
     );
 }
 
+/// The apex MX and TXT records are answered.
 #[test]
 fn apex_mx_and_txt_are_answered() {
     assert_answer(
@@ -63,6 +66,7 @@ fn apex_mx_and_txt_are_answered() {
     assert!(line.contains("v=spf1 mx -all"), "{line}");
 }
 
+/// www answers its A and AAAA records.
 #[test]
 fn www_has_a_and_aaaa() {
     assert_answer(
@@ -77,6 +81,7 @@ fn www_has_a_and_aaaa() {
     );
 }
 
+/// docs answers its CNAME, then www's records.
 #[test]
 fn cname_is_followed_inside_the_zone() {
     for (qtype, target) in [
@@ -106,6 +111,7 @@ fn cname_is_followed_inside_the_zone() {
     );
 }
 
+/// An unknown name is NXDOMAIN with the SOA at TTL min(300, 60).
 #[test]
 fn unknown_name_is_nxdomain_with_the_soa_at_its_negative_ttl() {
     let server = shipped_server();
@@ -122,6 +128,7 @@ fn unknown_name_is_nxdomain_with_the_soa_at_its_negative_ttl() {
     }
 }
 
+/// An existing name without the type is NODATA with the SOA.
 #[test]
 fn existing_name_without_the_type_is_nodata_with_the_soa() {
     let server = shipped_server();
@@ -144,6 +151,7 @@ fn existing_name_without_the_type_is_nodata_with_the_soa() {
     }
 }
 
+/// Names outside every zone are REFUSED, without AA or RA.
 #[test]
 fn names_outside_every_zone_are_refused() {
     let server = shipped_server();
@@ -169,6 +177,7 @@ fn names_outside_every_zone_are_refused() {
     }
 }
 
+/// Static answers echo Client Subnet with scope 0.
 #[test]
 fn static_answers_echo_ecs_with_scope_zero() {
     let server = shipped_server();

@@ -50,17 +50,20 @@ fn assert_steered(name: &str, qtype: RecordType, client: &str, expected: &[&str]
     }
 }
 
+/// Berlin → Frankfurt for api.example.com, scope 16 (the database network).
 #[test]
 fn api_from_berlin_is_frankfurt_with_the_database_network_as_scope() {
     assert_steered("api.example.com", RecordType::A, BERLIN, &["192.0.2.3"], 16);
 }
 
+/// Tokyo → Frankfurt for api.example.com, never the unpinned Tokyo PoP.
 #[test]
 fn api_from_tokyo_stays_in_its_pinned_set() {
     // Tokyo's own PoP (192.0.2.7) is nearer but not pinned.
     assert_steered("api.example.com", RecordType::A, TOKYO, &["192.0.2.3"], 11);
 }
 
+/// Stanford → Ohio for api.example.com, scope 13.
 #[test]
 fn api_from_stanford_is_ohio() {
     assert_steered(
@@ -72,6 +75,7 @@ fn api_from_stanford_is_ohio() {
     );
 }
 
+/// An IPv6 ECS client in Germany → Frankfurt's AAAA, scope 29.
 #[test]
 fn api_aaaa_from_germany_over_ipv6_ecs_is_frankfurt() {
     assert_steered(
@@ -83,6 +87,7 @@ fn api_aaaa_from_germany_over_ipv6_ecs_is_frankfurt() {
     );
 }
 
+/// global.example.com: the nearest of all PoPs, A and AAAA.
 #[test]
 fn global_routing_picks_the_nearest_of_every_pop() {
     assert_steered(
@@ -115,6 +120,7 @@ fn global_routing_picks_the_nearest_of_every_pop() {
     );
 }
 
+/// An empty `ips` list routes globally.
 #[test]
 fn unpinned_domain_is_routed_globally() {
     assert_steered(
@@ -133,6 +139,7 @@ fn unpinned_domain_is_routed_globally() {
     );
 }
 
+/// dedicated.example.com answers its IPs to every client with scope 0.
 #[test]
 fn dedicated_ips_answer_every_client_with_scope_zero() {
     for client in [BERLIN, TOKYO, STANFORD, GERMANY_V6] {
@@ -153,6 +160,7 @@ fn dedicated_ips_answer_every_client_with_scope_zero() {
     }
 }
 
+/// Homed dedicated IPs are chosen like their home PoPs.
 #[test]
 fn homed_dedicated_ips_are_steered_like_their_pops() {
     assert_steered(
@@ -178,6 +186,7 @@ fn homed_dedicated_ips_are_steered_like_their_pops() {
     );
 }
 
+/// A domain with only IPv4 dedicated IPs gets NODATA for AAAA.
 #[test]
 fn dedicated_ipv4_only_domain_gets_nodata_for_aaaa() {
     let server = shipped_server();
@@ -200,6 +209,7 @@ fn dedicated_ipv4_only_domain_gets_nodata_for_aaaa() {
     }
 }
 
+/// `*.eu.example.com` covers names one or more labels below.
 #[test]
 fn wildcard_pin_covers_every_depth_below_its_suffix() {
     for name in ["a.eu.example.com", "x.y.eu.example.com"] {
@@ -208,6 +218,7 @@ fn wildcard_pin_covers_every_depth_below_its_suffix() {
     }
 }
 
+/// A loopback client without ECS gets the first listed PoP and no ECS.
 #[test]
 fn unplaced_client_without_ecs_gets_the_first_listed_pop_and_no_ecs() {
     let server = shipped_server();
@@ -230,6 +241,7 @@ fn unplaced_client_without_ecs_gets_the_first_listed_pop_and_no_ecs() {
     }
 }
 
+/// ECS /0 places by the packet source and is echoed with scope 0.
 #[test]
 fn ecs_with_source_prefix_zero_falls_back_to_the_packet_source() {
     let server = shipped_server();

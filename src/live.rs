@@ -43,6 +43,11 @@ impl Live {
         self.current.store(Arc::new(snapshot));
     }
 
+    /// Swaps in a snapshot the caller keeps a handle to.
+    pub fn publish_arc(&self, snapshot: Arc<Snapshot>) {
+        self.current.store(snapshot);
+    }
+
     /// Counts a rejected reload and returns the new total.
     pub fn count_failed_reload(&self) -> u64 {
         self.failed_reloads.fetch_add(1, Ordering::Relaxed) + 1

@@ -25,10 +25,10 @@ use crate::live::Live;
 use crate::snapshot::Snapshot;
 
 /// What wakes the reloader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    /// A watched file changed.
-    FileEvent,
+    /// Watched files changed (the paths the events named).
+    FileEvent(Vec<PathBuf>),
     /// An operator asked (SIGHUP).
     Forced,
     /// The server is stopping.
@@ -94,8 +94,13 @@ fn watch(snapshot: &Snapshot, trigger: Sender<Trigger>) -> Option<notify::Recomm
     let relevant = RelevantPaths::new(snapshot);
     let handler = move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
-            if event.paths.iter().any(|path| relevant.matches(path)) {
-                let _ = trigger.send(Trigger::FileEvent);
+            let paths: Vec<PathBuf> = event
+                .paths
+                .into_iter()
+                .filter(|path| relevant.matches(path))
+                .collect();
+            if !paths.is_empty() {
+                let _ = trigger.send(Trigger::FileEvent(paths));
             }
         }
     };
@@ -179,50 +184,106 @@ impl RelevantPaths {
     }
 }
 
+/// What a debounced burst of triggers asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Only these pin shard files changed: read just them again.
+    Shards(Vec<PathBuf>),
+    /// Read everything again (zones changed, the pin file itself, a link
+    /// swap, or an operator asked).
+    Full,
+}
+
+impl Scope {
+    /// Widens the scope by one trigger.
+    fn add(&mut self, trigger: &Trigger, pin_dir: Option<&Path>) {
+        let Self::Shards(files) = self else {
+            return;
+        };
+        let Trigger::FileEvent(paths) = trigger else {
+            *self = Self::Full;
+            return;
+        };
+        for path in paths {
+            let is_shard = pin_dir.is_some_and(|dir| path.parent() == Some(dir))
+                && path
+                    .extension()
+                    .is_some_and(|extension| extension == "toml")
+                && !path
+                    .file_name()
+                    .is_some_and(|name| name.to_string_lossy().starts_with('.'));
+            if !is_shard {
+                *self = Self::Full;
+                return;
+            }
+            if !files.contains(path) {
+                files.push(path.clone());
+            }
+        }
+    }
+}
+
 /// The reload loop: debounce triggers, then reload.
 fn run(live: &Live, triggers: &Receiver<Trigger>, debounce: Duration) {
     while let Ok(first) = triggers.recv() {
         if first == Trigger::Stop {
             return;
         }
+        let pins = live.snapshot().config.pins.clone();
+        let pin_dir = pins.is_dir().then_some(pins.as_path());
+        let mut scope = Scope::Shards(Vec::new());
+        scope.add(&first, pin_dir);
         // Wait for a quiet window so that a file written in several steps
         // is read once, complete.
         loop {
             match triggers.recv_timeout(debounce) {
                 Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                Ok(_) => {}
+                Ok(trigger) => scope.add(&trigger, pin_dir),
                 Err(RecvTimeoutError::Timeout) => break,
             }
         }
-        reload(live, first);
+        reload(live, &scope);
     }
 }
 
 /// Builds, validates and publishes a new snapshot; logs what happened.
-pub fn reload(live: &Live, trigger: Trigger) -> Outcome {
+pub fn reload(live: &Live, scope: &Scope) -> Outcome {
     let started = Instant::now();
     let current = live.snapshot_arc();
-    if let Some(reason) = unfinished_pin_write(&current.config.pins) {
+    if let Some(reason) = unfinished_pin_write(&current.config.pins, scope) {
         tracing::warn!(reason = %reason, "pin table not ready; the last good table keeps serving");
         return Outcome::Deferred(reason);
     }
     let generation = current.generation + 1;
-    match Snapshot::with_config(current.config.clone(), current.geo.clone(), generation) {
-        Ok(loaded) => {
+    let built = match scope {
+        Scope::Shards(files) => current
+            .with_shards_reread(files, generation)
+            .map(|(loaded, diff)| (loaded, Some(diff))),
+        Scope::Full => {
+            Snapshot::with_config(current.config.clone(), current.geo.clone(), generation)
+                .map(|loaded| (loaded, None))
+        }
+    };
+    match built {
+        Ok((loaded, diff)) => {
             let next = loaded.snapshot;
-            let diff = next.pins.diff(&current.pins);
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
             let (domains, zones) = (next.pins.len(), next.zones.len());
-            live.publish(next);
+            let next = Arc::new(next);
+            live.publish_arc(next.clone());
+            let build_ms = started.elapsed().as_secs_f64() * 1000.0;
+            // The diff of a full reload walks both tables: done after the
+            // swap, so that it never delays the new answers.
+            let diff = diff.unwrap_or_else(|| next.pins.diff(&current.pins));
             tracing::info!(
                 generation,
                 domains,
                 zones,
-                trigger = ?trigger,
+                scope = if matches!(scope, Scope::Full) { "full" } else { "shards" },
                 changes = %diff.summary(),
-                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                build_ms,
                 "published new snapshot"
             );
             Outcome::Published(generation)
@@ -244,15 +305,24 @@ pub fn reload(live: &Live, trigger: Trigger) -> Outcome {
 }
 
 /// Why the pin table cannot be read yet, if so: a zero-byte file is a
-/// write in progress, and a missing one may be mid-rename or mid-swap.
-fn unfinished_pin_write(pins: &Path) -> Option<String> {
-    let files = crate::pins::PinSource::at(pins).files().ok()?;
+/// write in progress, and a missing pin file (not a shard: removing a
+/// shard removes its names) may be mid-rename or mid-swap.
+fn unfinished_pin_write(pins: &Path, scope: &Scope) -> Option<String> {
+    let files = match scope {
+        Scope::Shards(files) => files.clone(),
+        Scope::Full => match crate::pins::PinSource::at(pins).files() {
+            Ok(files) => files,
+            Err(error) => return Some(error.to_string()),
+        },
+    };
+    let sharded = pins.is_dir();
     files.iter().find_map(|file| match std::fs::metadata(file) {
         Ok(metadata) if metadata.len() == 0 => Some(format!(
             "{} is empty (a write in progress?)",
             file.display()
         )),
         Ok(_) => None,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && sharded => None,
         Err(error) => Some(format!("{}: {error}", file.display())),
     })
 }

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use crate::config::Config;
 use crate::diagnostics::Diagnostic;
 use crate::geo::Geo;
-use crate::pins::{self, PinTable};
+use crate::pins::{self, PinDiff, PinTable};
 use crate::zones::{self, ZoneSet};
 
 /// Everything the query path reads, immutable once published.
@@ -55,17 +55,18 @@ impl Snapshot {
         generation: u64,
     ) -> Result<Loaded, Vec<Diagnostic>> {
         let zone_list = zones::load_zone_dir(&config.zones_dir);
-        let entries = pins::load_pins(&config.pins);
-        let (zone_list, entries) = match (zone_list, entries) {
-            (Ok(zone_list), Ok(entries)) => (zone_list, entries),
-            (zone_result, pin_result) => {
-                let mut errors = zone_result.err().unwrap_or_default();
-                errors.extend(pin_result.err().unwrap_or_default());
+        // Pins are checked against the zones: with broken zones, only the
+        // pin file's own syntax can still be checked, and is.
+        let zones = match zone_list {
+            Ok(zone_list) => ZoneSet::new(zone_list),
+            Err(mut errors) => {
+                if let Err(pin_errors) = pins::load_shards(&config.pins) {
+                    errors.extend(pin_errors);
+                }
                 return Err(errors);
             }
         };
-        let zones = ZoneSet::new(zone_list);
-        let (pins, warnings) = pins::compile(&entries, &config, &zones)?;
+        let (pins, warnings) = pins::load_table(&config.pins, &config, &zones)?;
         Ok(Loaded {
             snapshot: Self {
                 generation,
@@ -77,6 +78,52 @@ impl Snapshot {
             },
             warnings,
         })
+    }
+
+    /// A copy with some pin shard files read again (a shard file that no
+    /// longer exists takes its names with it), everything else shared.
+    /// Returns the new snapshot, its warnings and what changed.
+    pub fn with_shards_reread(
+        &self,
+        files: &[std::path::PathBuf],
+        generation: u64,
+    ) -> Result<(Loaded, PinDiff), Vec<Diagnostic>> {
+        let mut table = (*self.pins).clone();
+        let mut warnings = Vec::new();
+        let mut diff = PinDiff::default();
+        for file in files {
+            let entries = match std::fs::metadata(file) {
+                Ok(_) => Some(pins::read_pin_file(file)?),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+                Err(error) => {
+                    return Err(vec![Diagnostic::new(
+                        file,
+                        None,
+                        format!("cannot read: {error}"),
+                    )]);
+                }
+            };
+            let (next, found, changes) =
+                table.with_shard(file, entries, &self.config, &self.zones)?;
+            table = next;
+            warnings.extend(found);
+            diff.extend(changes);
+        }
+        diff.sort();
+        Ok((
+            Loaded {
+                snapshot: Self {
+                    generation,
+                    published_at: SystemTime::now(),
+                    config: self.config.clone(),
+                    geo: self.geo.clone(),
+                    zones: self.zones.clone(),
+                    pins: Arc::new(table),
+                },
+                warnings,
+            },
+            diff,
+        ))
     }
 
     /// Seconds since the Unix epoch at publication.

@@ -132,7 +132,7 @@ impl Geo {
                 (entry.network, (cells.len() - 1) as u32)
             })
             .collect();
-        overrides.sort_by(|a, b| b.0.prefix_len().cmp(&a.0.prefix_len()));
+        overrides.sort_by_key(|entry| std::cmp::Reverse(entry.0.prefix_len()));
         let default_cell = config.default_location.map(|location| {
             cells.push(location);
             (cells.len() - 1) as u32

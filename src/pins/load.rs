@@ -9,9 +9,10 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Family, PinTable, Plan, Policy};
+use super::table::{PinTable, Slot, TableBuilder};
+use super::{Family, Plan, Policy, fast};
 use crate::config::{Config, PopSet, mask_of};
-use crate::diagnostics::{Diagnostic, line_of};
+use crate::diagnostics::Diagnostic;
 use crate::wire::{NameKey, rtype};
 use crate::zones::ZoneSet;
 
@@ -128,22 +129,92 @@ impl PinSource {
     }
 }
 
-/// Reads every pin file of a source (a file or a directory of shards).
-pub fn load_pins(path: &Path) -> Result<Vec<PinEntry>, Vec<Diagnostic>> {
+/// Entries of one pin file.
+pub type Shard = (Arc<Path>, Vec<PinEntry>);
+
+/// Reads every pin file of a source (a file, or a directory of shards read
+/// in parallel), each file's entries apart.
+pub fn load_shards(path: &Path) -> Result<Vec<Shard>, Vec<Diagnostic>> {
     let files = PinSource::at(path).files().map_err(|error| vec![error])?;
-    let mut entries = Vec::new();
+    let mut shards: Vec<Option<Shard>> = (0..files.len()).map(|_| None).collect();
     let mut errors = Vec::new();
-    for file in files {
-        match read_pin_file(&file) {
-            Ok(mut found) => entries.append(&mut found),
-            Err(mut found) => errors.append(&mut found),
-        }
-    }
+    read_in_parallel(&files, |index, result| match result {
+        Ok(entries) => shards[index] = Some((Arc::from(files[index].as_path()), entries)),
+        Err(found) => errors.extend(found),
+    });
     if errors.is_empty() {
-        Ok(entries)
+        Ok(shards.into_iter().flatten().collect())
     } else {
         Err(errors)
     }
+}
+
+/// Reads, validates and compiles a whole pin table. Files are parsed on
+/// every core and each is compiled (and its parsed entries dropped) as
+/// soon as it is read, so that memory holds the table and a few files in
+/// flight, never every parsed entry at once.
+pub fn load_table(
+    path: &Path,
+    config: &Config,
+    zones: &ZoneSet,
+) -> Result<(PinTable, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let files = PinSource::at(path).files().map_err(|error| vec![error])?;
+    let paths: Vec<Arc<Path>> = files.iter().map(|file| Arc::from(file.as_path())).collect();
+    let mut builder = TableBuilder::new(paths, config, zones);
+    read_in_parallel(&files, |index, result| match result {
+        Ok(entries) => builder.add_shard(index as u32, &entries),
+        Err(found) => builder.add_errors(found),
+    });
+    builder.finish()
+}
+
+/// Reads and parses files on every core, handing each result to `consume`
+/// on the calling thread as it arrives (in no particular order).
+fn read_in_parallel(
+    files: &[PathBuf],
+    mut consume: impl FnMut(usize, Result<Vec<PinEntry>, Vec<Diagnostic>>),
+) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(files.len());
+    if threads <= 1 {
+        for (index, file) in files.iter().enumerate() {
+            consume(index, read_pin_file(file));
+        }
+        return;
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    // A short queue bounds the parsed files waiting to be compiled.
+    let (sender, receiver) = std::sync::mpsc::sync_channel(threads);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let sender = sender.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(file) = files.get(index) else {
+                        return;
+                    };
+                    if sender.send((index, read_pin_file(file))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        for (index, result) in receiver {
+            consume(index, result);
+        }
+    });
+}
+
+/// Reads every pin file of a source, all entries together.
+pub fn load_pins(path: &Path) -> Result<Vec<PinEntry>, Vec<Diagnostic>> {
+    Ok(load_shards(path)?
+        .into_iter()
+        .flat_map(|(_, entries)| entries)
+        .collect())
 }
 
 /// Reads and parses one pin file.
@@ -164,27 +235,36 @@ pub fn parse_pin_text(path: &Path, text: &str) -> Result<Vec<PinEntry>, Vec<Diag
             "file is empty (a write in progress?); an empty table needs at least a comment",
         )]);
     }
+    let file: Arc<Path> = Arc::from(path);
+    if let Some(entries) = fast::parse(&file, text) {
+        return Ok(entries);
+    }
+    parse_with_toml(&file, text)
+}
+
+/// Parses pin file text with the full TOML parser.
+pub fn parse_with_toml(file: &Arc<Path>, text: &str) -> Result<Vec<PinEntry>, Vec<Diagnostic>> {
+    let lines = LineIndex::new(text);
     let parsed: PinFile = toml::from_str(text).map_err(|error| {
-        let line = error.span().map(|span| line_of(text, span.start));
+        let line = error.span().map(|span| lines.line_of(span.start));
         vec![Diagnostic::new(
-            path,
+            file,
             line,
             error.message().trim().to_owned(),
         )]
     })?;
-    let file: Arc<Path> = Arc::from(path);
     Ok(parsed
         .reserved_domain
         .into_iter()
         .map(|raw| PinEntry {
             file: file.clone(),
-            line: line_of(text, raw.domain.span().start),
+            line: lines.line_of(raw.domain.span().start),
             domain: raw.domain.into_inner(),
             targets: raw.ips.map(|targets| {
                 targets
                     .into_iter()
                     .map(|target| {
-                        let line = line_of(text, target.span().start);
+                        let line = lines.line_of(target.span().start);
                         (target.into_inner().value().to_owned(), line)
                     })
                     .collect()
@@ -194,22 +274,111 @@ pub fn parse_pin_text(path: &Path, text: &str) -> Result<Vec<PinEntry>, Vec<Diag
         .collect())
 }
 
-/// Validates entries against the configuration and zones and compiles the
-/// table. Returns the table and its warnings, or every error.
-pub fn compile(
+/// Byte offsets of line starts, for offset → line in O(log n).
+struct LineIndex {
+    /// Offset of the first byte of every line.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes the lines of `text`.
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, byte)| byte == b'\n')
+                .map(|(at, _)| at + 1),
+        );
+        Self { starts }
+    }
+
+    /// The 1-based line holding byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset)
+    }
+}
+
+/// Distinct policies, interned by what the entry wrote (`ips` and TTL).
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    /// The policies, by index.
+    pub list: Vec<Policy>,
+    /// Interning key (targets joined, then the TTL) → index.
+    keys: FxHashMap<String, u32>,
+}
+
+impl Policies {
+    /// The index of the entry's policy, building it on first sight.
+    fn intern(
+        &mut self,
+        entry: &PinEntry,
+        ttl: u32,
+        config: &Config,
+        key: &mut String,
+    ) -> Result<u32, Vec<Diagnostic>> {
+        key.clear();
+        for (value, _) in entry.targets.iter().flatten() {
+            key.push_str(value);
+            key.push('\n');
+        }
+        key.push('\0');
+        key.push_str(itoa_u32(ttl, &mut [0u8; 10]));
+        if let Some(&index) = self.keys.get(key.as_str()) {
+            return Ok(index);
+        }
+        let policy = build_policy(entry, ttl, config)?;
+        let index = self.list.len() as u32;
+        self.list.push(policy);
+        self.keys.insert(key.clone(), index);
+        Ok(index)
+    }
+}
+
+/// Decimal digits of a u32, without allocating.
+fn itoa_u32(mut value: u32, buffer: &mut [u8; 10]) -> &str {
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buffer[at..]).unwrap_or("0")
+}
+
+/// The validated names of one shard file.
+#[derive(Debug, Default)]
+pub struct CompiledShard {
+    /// Exact names (lower-case wire format) and their slots.
+    pub exact: Vec<(Box<[u8]>, Slot)>,
+    /// Wildcard suffixes and their slots.
+    pub wildcards: Vec<(Box<[u8]>, Slot)>,
+    /// Non-fatal findings.
+    pub warnings: Vec<Diagnostic>,
+    /// Errors; the names compiled despite them are kept so that duplicates
+    /// of them can be reported too.
+    pub errors: Vec<Diagnostic>,
+}
+
+/// Validates one shard's entries against the configuration and zones.
+/// Duplicates are left to the caller, who sees every shard.
+pub fn compile_shard(
     entries: &[PinEntry],
+    shard: u32,
     config: &Config,
     zones: &ZoneSet,
-) -> Result<(PinTable, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
-    let mut table = PinTable::default();
-    let mut first_seen: FxHashMap<Box<[u8]>, (Arc<Path>, usize)> = FxHashMap::default();
-    let mut policy_index: FxHashMap<(Vec<String>, u32), u32> = FxHashMap::default();
-
+    policies: &mut Policies,
+) -> CompiledShard {
+    let mut compiled = CompiledShard::default();
+    let errors = &mut compiled.errors;
+    let mut key = String::new();
+    compiled.exact.reserve(entries.len());
     for entry in entries {
         let at = |line: usize, message: String| Diagnostic::new(&entry.file, Some(line), message);
-        let (key, wildcard) = match parse_domain(&entry.domain) {
+        let (name, wildcard) = match parse_domain(&entry.domain) {
             Ok(parsed) => parsed,
             Err(reason) => {
                 errors.push(at(
@@ -219,36 +388,18 @@ pub fn compile(
                 continue;
             }
         };
-        let mut full_key = Vec::with_capacity(key.as_bytes().len() + 2);
-        if wildcard {
-            full_key.extend_from_slice(b"\x01*");
-        }
-        full_key.extend_from_slice(key.as_bytes());
-        if let Some((file, line)) = first_seen.get(full_key.as_slice()) {
-            errors.push(at(
-                entry.line,
-                format!(
-                    "duplicate domain '{}' (first at {}:{line})",
-                    entry.domain,
-                    file.display()
-                ),
-            ));
-            continue;
-        }
-        first_seen.insert(
-            full_key.into_boxed_slice(),
-            (entry.file.clone(), entry.line),
-        );
-
-        match zones.find(&key) {
+        let mut below_apex = 0usize;
+        match zones.find(&name) {
             None => {
                 errors.push(at(
                     entry.line,
                     format!("domain '{}' is outside every served zone", entry.domain),
                 ));
             }
-            Some((zone, _)) if !wildcard => {
-                if let crate::zones::ZoneLookup::Node(node) = zone.lookup(&key) {
+            Some((_, skip)) if wildcard => below_apex = skip,
+            Some((zone, skip)) => {
+                below_apex = skip;
+                if let crate::zones::ZoneLookup::Node(node) = zone.lookup(&name) {
                     if node.rrset(rtype::CNAME).is_some() {
                         errors.push(at(
                             entry.line,
@@ -259,7 +410,7 @@ pub fn compile(
                             ),
                         ));
                     } else if node.rrset(rtype::A).is_some() || node.rrset(rtype::AAAA).is_some() {
-                        warnings.push(at(
+                        compiled.warnings.push(at(
                             entry.line,
                             format!(
                                 "the pin for '{}' shadows A/AAAA records in {}",
@@ -270,46 +421,46 @@ pub fn compile(
                     }
                 }
             }
-            Some(_) => {}
         }
-
         let ttl = entry.ttl.unwrap_or(config.default_ttl);
-        let targets: Vec<String> = entry
-            .targets
-            .as_ref()
-            .map(|targets| targets.iter().map(|(value, _)| value.clone()).collect())
-            .unwrap_or_default();
-        let policy = match policy_index.get(&(targets.clone(), ttl)) {
-            Some(&index) => index,
-            None => match build_policy(entry, ttl, config) {
-                Ok(policy) => {
-                    table.policies.push(policy);
-                    let index = (table.policies.len() - 1) as u32;
-                    policy_index.insert((targets, ttl), index);
-                    index
-                }
-                Err(mut found) => {
-                    errors.append(&mut found);
-                    continue;
-                }
-            },
+        let policy = match policies.intern(entry, ttl, config, &mut key) {
+            Ok(policy) => policy,
+            Err(found) => {
+                errors.extend(found);
+                continue;
+            }
         };
-        let map = if wildcard {
-            &mut table.wildcards
+        let slot = Slot {
+            policy,
+            shard,
+            line: u32::try_from(entry.line).unwrap_or(u32::MAX),
+            below_apex: u8::try_from(below_apex).unwrap_or(u8::MAX),
+        };
+        let list = if wildcard {
+            &mut compiled.wildcards
         } else {
-            &mut table.exact
+            &mut compiled.exact
         };
-        map.insert(key.as_bytes().into(), policy);
-        // A wildcard's suffix and every ancestor of a reserved name exist.
-        for skip in usize::from(!wildcard)..key.label_count() {
-            table.interior.insert(key.suffix(skip).0.into());
+        list.push((name.as_bytes().into(), slot));
+    }
+    compiled
+}
+
+/// Validates entries (from any number of files) and compiles the table.
+/// Returns the table and its warnings, or every error.
+pub fn compile(
+    entries: &[PinEntry],
+    config: &Config,
+    zones: &ZoneSet,
+) -> Result<(PinTable, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut shards: Vec<(Arc<Path>, Vec<PinEntry>)> = Vec::new();
+    for entry in entries {
+        match shards.iter_mut().find(|(file, _)| *file == entry.file) {
+            Some((_, list)) => list.push(entry.clone()),
+            None => shards.push((entry.file.clone(), vec![entry.clone()])),
         }
     }
-    if errors.is_empty() {
-        Ok((table, warnings))
-    } else {
-        Err(errors)
-    }
+    PinTable::build(shards, config, zones)
 }
 
 /// Parses a reserved name: a host name, or `*.` and a host name.

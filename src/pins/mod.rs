@@ -7,19 +7,23 @@
 //! only work left is to walk the client cell's PoP ranking to the first
 //! candidate. No path can produce an address that is not in the plan.
 
+pub mod fast;
+mod index;
 mod load;
+mod table;
 
 use std::net::IpAddr;
 
-use rustc_hash::{FxHashMap, FxHashSet};
-
 use crate::config::PopSet;
 use crate::geo::{Geo, Placement};
-use crate::wire::NameKey;
 
+pub use index::{Duplicate, NameIndex};
 pub use load::{
-    PinEntry, PinSource, compile, invalid_region_target, load_pins, parse_pin_text, read_pin_file,
+    CompiledShard, PinEntry, PinSource, Policies, Shard, compile, compile_shard,
+    invalid_region_target, load_pins, load_shards, load_table, parse_pin_text, parse_with_toml,
+    read_pin_file,
 };
+pub use table::{PinTable, Slot, TableBuilder};
 
 /// Address family of a query: A → IPv4, AAAA → IPv6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,121 +159,6 @@ pub enum PinMatch {
     Wildcard,
 }
 
-/// The compiled pin table.
-#[derive(Debug, Clone, Default)]
-pub struct PinTable {
-    /// Exact names (lower-case wire format) → policy index.
-    exact: FxHashMap<Box<[u8]>, u32>,
-    /// Wildcard suffixes (the name after `*.`) → policy index.
-    wildcards: FxHashMap<Box<[u8]>, u32>,
-    /// Distinct policies.
-    policies: Vec<Policy>,
-    /// Names that exist because reserved names lie below them: ancestors
-    /// of exact names and wildcard suffixes (empty non-terminals where the
-    /// zone has nothing).
-    interior: FxHashSet<Box<[u8]>>,
-}
-
-impl PinTable {
-    /// The policy for a name: exact names win over wildcards, and among
-    /// wildcards the longest suffix wins.
-    pub fn lookup(&self, name: &NameKey) -> Option<(&Policy, PinMatch)> {
-        if let Some(&index) = self.exact.get(name.as_bytes()) {
-            return self
-                .policies
-                .get(index as usize)
-                .map(|policy| (policy, PinMatch::Exact));
-        }
-        if self.wildcards.is_empty() {
-            return None;
-        }
-        (1..name.label_count()).find_map(|skip| {
-            let (suffix, _) = name.suffix(skip);
-            let index = *self.wildcards.get(suffix)?;
-            self.policies
-                .get(index as usize)
-                .map(|policy| (policy, PinMatch::Wildcard))
-        })
-    }
-
-    /// Whether reserved names lie below `name`: it then exists, and a
-    /// query for it gets NODATA, never NXDOMAIN (RFC 8020: NXDOMAIN denies
-    /// every name below, which QNAME-minimising resolvers ask first).
-    pub fn has_names_below(&self, name: &NameKey) -> bool {
-        self.interior.contains(name.as_bytes())
-    }
-
-    /// Number of reserved names (exact and wildcard).
-    pub fn len(&self) -> usize {
-        self.exact.len() + self.wildcards.len()
-    }
-
-    /// Whether the table is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Number of distinct policies.
-    pub fn policy_count(&self) -> usize {
-        self.policies.len()
-    }
-
-    /// Every reserved name (wildcards with their `*.` label) and its policy.
-    pub fn entries(&self) -> impl Iterator<Item = (String, &Policy)> {
-        let exact = self
-            .exact
-            .iter()
-            .map(|(name, &index)| (crate::wire::name::wire_name_to_string(name), index));
-        let wildcards = self.wildcards.iter().map(|(name, &index)| {
-            (
-                format!("*.{}", crate::wire::name::wire_name_to_string(name)),
-                index,
-            )
-        });
-        exact.chain(wildcards).filter_map(|(name, index)| {
-            self.policies
-                .get(index as usize)
-                .map(|policy| (name, policy))
-        })
-    }
-
-    /// Names added, removed and changed from `old` to `self`.
-    pub fn diff(&self, old: &Self) -> PinDiff {
-        let mut diff = PinDiff::default();
-        let compare = |new_map: &FxHashMap<Box<[u8]>, u32>,
-                       old_map: &FxHashMap<Box<[u8]>, u32>,
-                       wildcard: bool,
-                       diff: &mut PinDiff| {
-            let show = |name: &[u8]| {
-                let text = crate::wire::name::wire_name_to_string(name);
-                if wildcard { format!("*.{text}") } else { text }
-            };
-            for (name, &index) in new_map {
-                match old_map.get(name) {
-                    None => diff.added.push(show(name)),
-                    Some(&old_index) => {
-                        if self.policies.get(index as usize) != old.policies.get(old_index as usize)
-                        {
-                            diff.changed.push(show(name));
-                        }
-                    }
-                }
-            }
-            for name in old_map.keys() {
-                if !new_map.contains_key(name) {
-                    diff.removed.push(show(name));
-                }
-            }
-        };
-        compare(&self.exact, &old.exact, false, &mut diff);
-        compare(&self.wildcards, &old.wildcards, true, &mut diff);
-        diff.added.sort();
-        diff.removed.sort();
-        diff.changed.sort();
-        diff
-    }
-}
-
 /// The difference between two pin tables.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PinDiff {
@@ -282,6 +171,20 @@ pub struct PinDiff {
 }
 
 impl PinDiff {
+    /// Adds another change set to this one.
+    pub fn extend(&mut self, other: Self) {
+        self.added.extend(other.added);
+        self.removed.extend(other.removed);
+        self.changed.extend(other.changed);
+    }
+
+    /// Sorts each list by name.
+    pub fn sort(&mut self) {
+        self.added.sort();
+        self.removed.sort();
+        self.changed.sort();
+    }
+
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()

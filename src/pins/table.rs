@@ -1,0 +1,484 @@
+//! The compiled pin table, built whole or updated one shard file at a time.
+//!
+//! Every name remembers the shard file and line it came from, so that a
+//! changed shard can be swapped out of a copy of the table (sharing every
+//! untouched bucket, see [`NameIndex`]) and duplicates across files are
+//! reported with both places.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::index::NameIndex;
+use super::load::{CompiledShard, PinEntry, Policies, compile_shard};
+use super::{PinDiff, PinMatch, Policy};
+use crate::config::Config;
+use crate::diagnostics::Diagnostic;
+use crate::wire::NameKey;
+use crate::wire::name::wire_name_to_string;
+use crate::zones::ZoneSet;
+
+/// Where a reserved name came from and what it is answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// Index into the table's policies.
+    pub policy: u32,
+    /// Index of the shard file.
+    pub shard: u32,
+    /// Line of its `domain` key.
+    pub line: u32,
+    /// Labels of the name below its zone's apex: the names between the
+    /// two are the ones this name makes exist.
+    pub below_apex: u8,
+}
+
+/// The pin table.
+#[derive(Clone, Default)]
+pub struct PinTable {
+    /// Exact names (lower-case wire format).
+    exact: NameIndex<Slot>,
+    /// Wildcard suffixes (the name after `*.`).
+    wildcards: Arc<FxHashMap<Box<[u8]>, Slot>>,
+    /// Distinct policies and their interning keys.
+    policies: Arc<Policies>,
+    /// Names that exist because reserved names lie below them (ancestors
+    /// of exact names, wildcard suffixes), with how many names need each.
+    interior: Arc<FxHashMap<Box<[u8]>, u32>>,
+    /// Shard files by index.
+    shards: Arc<Vec<Arc<Path>>>,
+}
+
+impl std::fmt::Debug for PinTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinTable")
+            .field("names", &self.exact.len())
+            .field("wildcards", &self.wildcards.len())
+            .field("policies", &self.policies.list.len())
+            .finish()
+    }
+}
+
+impl PinTable {
+    /// The policy for a name: exact names win over wildcards, and among
+    /// wildcards the longest suffix wins.
+    pub fn lookup(&self, name: &NameKey) -> Option<(&Policy, PinMatch)> {
+        if let Some(slot) = self.exact.get(name.as_bytes()) {
+            return self.policy(slot).map(|policy| (policy, PinMatch::Exact));
+        }
+        if self.wildcards.is_empty() {
+            return None;
+        }
+        (1..name.label_count()).find_map(|skip| {
+            let (suffix, _) = name.suffix(skip);
+            let slot = self.wildcards.get(suffix)?;
+            self.policy(slot).map(|policy| (policy, PinMatch::Wildcard))
+        })
+    }
+
+    /// The policy a slot names.
+    fn policy(&self, slot: &Slot) -> Option<&Policy> {
+        self.policies.list.get(slot.policy as usize)
+    }
+
+    /// Whether reserved names lie below `name`: it then exists, and a
+    /// query for it gets NODATA, never NXDOMAIN (RFC 8020: NXDOMAIN denies
+    /// every name below, which QNAME-minimising resolvers ask first).
+    pub fn has_names_below(&self, name: &NameKey) -> bool {
+        self.interior.contains_key(name.as_bytes())
+    }
+
+    /// Number of reserved names (exact and wildcard).
+    pub fn len(&self) -> usize {
+        self.exact.len() + self.wildcards.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of distinct policies.
+    pub fn policy_count(&self) -> usize {
+        self.policies.list.len()
+    }
+
+    /// Every reserved name (wildcards with their `*.` label) and its policy.
+    pub fn entries(&self) -> impl Iterator<Item = (String, &Policy)> {
+        let exact = self
+            .exact
+            .iter()
+            .map(|(name, slot)| (wire_name_to_string(name), slot));
+        let wildcards = self
+            .wildcards
+            .iter()
+            .map(|(name, slot)| (format!("*.{}", wire_name_to_string(name)), slot));
+        exact
+            .chain(wildcards)
+            .filter_map(|(name, slot)| self.policy(slot).map(|policy| (name, policy)))
+    }
+
+    /// Builds a table from every shard's entries, checking everything,
+    /// duplicates across shards included.
+    pub fn build(
+        shards: Vec<(Arc<Path>, Vec<PinEntry>)>,
+        config: &Config,
+        zones: &ZoneSet,
+    ) -> Result<(Self, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let paths: Vec<Arc<Path>> = shards.iter().map(|(path, _)| path.clone()).collect();
+        let mut builder = TableBuilder::new(paths, config, zones);
+        for (shard, (_, entries)) in shards.into_iter().enumerate() {
+            builder.add_shard(shard as u32, &entries);
+        }
+        builder.finish()
+    }
+
+    /// A copy of the table with one shard file's entries replaced (or the
+    /// shard removed, with `None`), and what changed. Only that file is
+    /// validated again, duplicates against the other files included.
+    pub fn with_shard(
+        &self,
+        path: &Path,
+        entries: Option<Vec<PinEntry>>,
+        config: &Config,
+        zones: &ZoneSet,
+    ) -> Result<(Self, Vec<Diagnostic>, PinDiff), Vec<Diagnostic>> {
+        let existing = self.shards.iter().position(|shard| &**shard == path);
+        let shard = existing.unwrap_or(self.shards.len()) as u32;
+        let mut policies = (*self.policies).clone();
+        let compiled = match &entries {
+            Some(entries) => compile_shard(entries, shard, config, zones, &mut policies),
+            None => CompiledShard::default(),
+        };
+        let mut errors = compiled.errors.clone();
+        for (name, slot) in &compiled.exact {
+            if let Some(other) = self.exact.get(name).filter(|other| other.shard != shard) {
+                errors.push(self.duplicate(name, false, other, slot));
+            }
+        }
+        for (name, slot) in &compiled.wildcards {
+            if let Some(other) = self
+                .wildcards
+                .get(name)
+                .filter(|other| other.shard != shard)
+            {
+                errors.push(self.duplicate(name, true, other, slot));
+            }
+        }
+        let (_, duplicates) =
+            NameIndex::from_distinct(compiled.exact.clone(), |a: &Slot, b: &Slot| {
+                a.line <= b.line
+            });
+        let mut seen_wildcards: FxHashMap<&[u8], &Slot> = FxHashMap::default();
+        for (name, slot) in &compiled.wildcards {
+            if let Some(first) = seen_wildcards.insert(name, slot) {
+                errors.push(self.duplicate(name, true, first, slot));
+            }
+        }
+        let mut shards = (*self.shards).clone();
+        if existing.is_none() {
+            shards.push(Arc::from(path));
+        }
+        let next_paths = Arc::new(shards);
+        let with_paths = Self {
+            shards: next_paths.clone(),
+            ..self.clone()
+        };
+        for (name, first, second) in duplicates {
+            errors.push(with_paths.duplicate(&name, false, &first, &second));
+        }
+        if !errors.is_empty() {
+            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            return Err(errors);
+        }
+
+        // What the shard held before, to diff and to uncount.
+        let old: FxHashMap<Box<[u8]>, Slot> = self
+            .exact
+            .iter()
+            .filter(|(_, slot)| slot.shard == shard)
+            .map(|(name, slot)| (Box::from(name), *slot))
+            .collect();
+        let old_wildcards: FxHashMap<Box<[u8]>, Slot> = self
+            .wildcards
+            .iter()
+            .filter(|(_, slot)| slot.shard == shard)
+            .map(|(name, slot)| (name.clone(), *slot))
+            .collect();
+        let mut diff = PinDiff::default();
+        let policy_of = |slot: &Slot, list: &Policies| list.list.get(slot.policy as usize).cloned();
+        for (map_new, map_old, wildcard) in [
+            (&compiled.exact, &old, false),
+            (&compiled.wildcards, &old_wildcards, true),
+        ] {
+            let show = |name: &[u8]| {
+                let text = wire_name_to_string(name);
+                if wildcard { format!("*.{text}") } else { text }
+            };
+            for (name, slot) in map_new {
+                match map_old.get(name) {
+                    None => diff.added.push(show(name)),
+                    Some(before)
+                        if policy_of(before, &self.policies) != policy_of(slot, &policies) =>
+                    {
+                        diff.changed.push(show(name));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let new_names: rustc_hash::FxHashSet<&[u8]> =
+                map_new.iter().map(|(name, _)| &**name).collect();
+            for name in map_old.keys() {
+                if !new_names.contains(&**name) {
+                    diff.removed.push(show(name));
+                }
+            }
+        }
+        diff.sort();
+
+        let mut interior = (*self.interior).clone();
+        for (name, slot) in &old {
+            count_ancestors(&mut interior, name, slot, false, -1);
+        }
+        for (name, slot) in &old_wildcards {
+            count_ancestors(&mut interior, name, slot, true, -1);
+        }
+        for (name, slot) in &compiled.exact {
+            count_ancestors(&mut interior, name, slot, false, 1);
+        }
+        for (name, slot) in &compiled.wildcards {
+            count_ancestors(&mut interior, name, slot, true, 1);
+        }
+        let mut wildcards: FxHashMap<Box<[u8]>, Slot> = self
+            .wildcards
+            .iter()
+            .filter(|(_, slot)| slot.shard != shard)
+            .map(|(name, slot)| (name.clone(), *slot))
+            .collect();
+        wildcards.extend(compiled.wildcards);
+        let exact = if old.is_empty() && compiled.exact.is_empty() {
+            self.exact.clone()
+        } else {
+            self.exact
+                .updated(|slot| slot.shard == shard, compiled.exact)
+        };
+        let next = Self {
+            exact,
+            wildcards: Arc::new(wildcards),
+            policies: Arc::new(policies),
+            interior: Arc::new(interior),
+            shards: next_paths,
+        };
+        Ok((next, compiled.warnings, diff))
+    }
+
+    /// The error for a name given twice.
+    fn duplicate(&self, name: &[u8], wildcard: bool, first: &Slot, second: &Slot) -> Diagnostic {
+        let file = |slot: &Slot| {
+            self.shards
+                .get(slot.shard as usize)
+                .map_or_else(|| Path::new("?").into(), Arc::clone)
+        };
+        let text = wire_name_to_string(name);
+        let text = text.strip_suffix('.').unwrap_or(&text);
+        let shown = if wildcard {
+            format!("*.{text}")
+        } else {
+            text.to_owned()
+        };
+        Diagnostic::new(
+            &file(second),
+            Some(second.line as usize),
+            format!(
+                "duplicate domain '{shown}' (first at {}:{})",
+                file(first).display(),
+                first.line
+            ),
+        )
+    }
+
+    /// Names added, removed and changed from `old` to `self`.
+    pub fn diff(&self, old: &Self) -> PinDiff {
+        let mut diff = PinDiff::default();
+        let show = |name: &[u8], wildcard: bool| {
+            let text = wire_name_to_string(name);
+            if wildcard { format!("*.{text}") } else { text }
+        };
+        for (name, slot) in self.exact.iter() {
+            match old.exact.get(name) {
+                None => diff.added.push(show(name, false)),
+                Some(before) if old.policy(before) != self.policy(slot) => {
+                    diff.changed.push(show(name, false))
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, _) in old.exact.iter() {
+            if self.exact.get(name).is_none() {
+                diff.removed.push(show(name, false));
+            }
+        }
+        for (name, slot) in self.wildcards.iter() {
+            match old.wildcards.get(name) {
+                None => diff.added.push(show(name, true)),
+                Some(before) if old.policy(before) != self.policy(slot) => {
+                    diff.changed.push(show(name, true))
+                }
+                Some(_) => {}
+            }
+        }
+        for name in old.wildcards.keys() {
+            if !self.wildcards.contains_key(name) {
+                diff.removed.push(show(name, true));
+            }
+        }
+        diff.sort();
+        diff
+    }
+
+    /// The shard files, in index order.
+    pub fn shard_files(&self) -> &[Arc<Path>] {
+        &self.shards
+    }
+}
+
+/// Builds a table shard by shard, so that each shard's parsed entries can
+/// be dropped as soon as they are compiled.
+pub struct TableBuilder<'c> {
+    /// The configuration names are checked against.
+    config: &'c Config,
+    /// The zones names are checked against.
+    zones: &'c ZoneSet,
+    /// Shard files by index.
+    paths: Vec<Arc<Path>>,
+    /// Policies interned so far.
+    policies: Policies,
+    /// Exact names so far.
+    exact: Vec<(Box<[u8]>, Slot)>,
+    /// Wildcard suffixes so far.
+    wildcards: Vec<(Box<[u8]>, Slot)>,
+    /// Warnings so far.
+    warnings: Vec<Diagnostic>,
+    /// Errors so far.
+    errors: Vec<Diagnostic>,
+}
+
+impl<'c> TableBuilder<'c> {
+    /// A builder for a table of these shard files.
+    pub fn new(paths: Vec<Arc<Path>>, config: &'c Config, zones: &'c ZoneSet) -> Self {
+        Self {
+            config,
+            zones,
+            paths,
+            policies: Policies::default(),
+            exact: Vec::new(),
+            wildcards: Vec::new(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Validates and adds one shard's entries.
+    pub fn add_shard(&mut self, shard: u32, entries: &[PinEntry]) {
+        let compiled = compile_shard(entries, shard, self.config, self.zones, &mut self.policies);
+        self.exact.extend(compiled.exact);
+        self.wildcards.extend(compiled.wildcards);
+        self.warnings.extend(compiled.warnings);
+        self.errors.extend(compiled.errors);
+    }
+
+    /// Records errors found outside the shards (e.g. unreadable files).
+    pub fn add_errors(&mut self, errors: Vec<Diagnostic>) {
+        self.errors.extend(errors);
+    }
+
+    /// Checks duplicates and finishes the table, or returns every error.
+    pub fn finish(self) -> Result<(PinTable, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let Self {
+            paths,
+            policies,
+            exact,
+            wildcards,
+            warnings,
+            mut errors,
+            ..
+        } = self;
+        let (exact, duplicates) = NameIndex::from_distinct(exact, |a: &Slot, b: &Slot| {
+            (a.shard, a.line) <= (b.shard, b.line)
+        });
+        let table = PinTable {
+            exact,
+            wildcards: Arc::default(),
+            policies: Arc::new(policies),
+            interior: Arc::default(),
+            shards: Arc::new(paths),
+        };
+        for (name, first, second) in duplicates {
+            errors.push(table.duplicate(&name, false, &first, &second));
+        }
+        let mut wildcard_map: FxHashMap<Box<[u8]>, Slot> = FxHashMap::default();
+        for (name, slot) in wildcards {
+            match wildcard_map.get(&name) {
+                Some(first) => errors.push(table.duplicate(&name, true, first, &slot)),
+                None => {
+                    wildcard_map.insert(name, slot);
+                }
+            }
+        }
+        if !errors.is_empty() {
+            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            return Err(errors);
+        }
+        let mut interior = FxHashMap::default();
+        for (name, slot) in table.exact.iter() {
+            count_ancestors(&mut interior, name, slot, false, 1);
+        }
+        for (name, slot) in wildcard_map.iter() {
+            count_ancestors(&mut interior, name, slot, true, 1);
+        }
+        Ok((
+            PinTable {
+                wildcards: Arc::new(wildcard_map),
+                interior: Arc::new(interior),
+                ..table
+            },
+            warnings,
+        ))
+    }
+}
+
+/// Adds `delta` to the count of every name a reserved name makes exist:
+/// its ancestors below the zone apex, and for a wildcard its suffix too
+/// (the apex and what lies above it exist, or are not ours, anyway).
+fn count_ancestors(
+    interior: &mut FxHashMap<Box<[u8]>, u32>,
+    name: &[u8],
+    slot: &Slot,
+    wildcard: bool,
+    delta: i32,
+) {
+    let first = usize::from(!wildcard);
+    let below_apex = usize::from(slot.below_apex);
+    if first >= below_apex {
+        return;
+    }
+    let Ok((key, _)) = NameKey::from_wire(name, 0) else {
+        return;
+    };
+    for skip in first..below_apex {
+        let suffix = key.suffix(skip).0;
+        if delta > 0 {
+            match interior.get_mut(suffix) {
+                Some(count) => *count += 1,
+                None => {
+                    interior.insert(suffix.into(), 1);
+                }
+            }
+        } else if let Some(count) = interior.get_mut(suffix) {
+            *count -= 1;
+            if *count == 0 {
+                interior.remove(suffix);
+            }
+        }
+    }
+}

@@ -20,5 +20,6 @@ mod steering;
 
 mod edns;
 mod protocol;
+mod resolver;
 mod tcp;
 mod wire_client;

@@ -86,7 +86,9 @@ fn rfc6891_edns_version_1_gets_badvers_with_opt_version_0_and_the_question() {
         version: 1,
         ..EdnsSpec::default()
     };
-    let query = QuerySpec::new("example.com", SOA).with(version_1.clone()).encode();
+    let query = QuerySpec::new("example.com", SOA)
+        .with(version_1.clone())
+        .encode();
     assert_badvers(&ask_raw(&server, &query), &query);
     // Over TCP.
     assert_badvers(&tcp_exchange(server.address, &query), &query);
@@ -183,7 +185,11 @@ fn rfc3225_do_bit_is_copied_into_the_reply() {
             ..EdnsSpec::default()
         });
         let reply = ask(&server, &query);
-        assert_eq!(opt_of(&reply).expect("OPT").3, expected, "query flags {flags:#06x}");
+        assert_eq!(
+            opt_of(&reply).expect("OPT").3,
+            expected,
+            "query flags {flags:#06x}"
+        );
     }
     // Also in a BADVERS reply.
     let query = QuerySpec::new("example.com", SOA).with(EdnsSpec {
@@ -334,11 +340,18 @@ fn rfc7871_client_subnet_is_echoed_only_when_sent_with_family_source_and_address
             assert_eq!(echoed[3], 0, "{network}: /0 gives scope 0");
         }
         if name == "www.example.com" || name == "nosuch.example.com" {
-            assert_eq!(echoed[3], 0, "{name}: static and negative answers hold for all");
+            assert_eq!(
+                echoed[3], 0,
+                "{name}: static and negative answers hold for all"
+            );
         }
         // The same query without ECS gets none back.
         let plain = QuerySpec::new(name, qtype).with_edns();
-        assert_eq!(reply_subnet(&ask(&server, &plain)), None, "{name}: not sent");
+        assert_eq!(
+            reply_subnet(&ask(&server, &plain)),
+            None,
+            "{name}: not sent"
+        );
     }
 }
 
@@ -351,10 +364,16 @@ fn dig_edns_compliance_checks() {
     let check = |arguments: &[&str], expected: &[&str], absent: &[&str]| {
         let output = dig(server.address, arguments);
         for text in expected {
-            assert!(output.contains(text), "{arguments:?}: want {text:?} in {output}");
+            assert!(
+                output.contains(text),
+                "{arguments:?}: want {text:?} in {output}"
+            );
         }
         for text in absent {
-            assert!(!output.contains(text), "{arguments:?}: {text:?} in {output}");
+            assert!(
+                !output.contains(text),
+                "{arguments:?}: {text:?} in {output}"
+            );
         }
     };
     // Plain DNS and EDNS version 0.
@@ -371,7 +390,12 @@ fn dig_edns_compliance_checks() {
     // Version 1, alone and with an unknown option and flag.
     check(
         &["+edns=1", "+noednsneg", "example.com", "SOA"],
-        &["status: BADVERS", "EDNS: version: 0", "ANSWER: 0", ";example.com.\t\t\tIN\tSOA"],
+        &[
+            "status: BADVERS",
+            "EDNS: version: 0",
+            "ANSWER: 0",
+            ";example.com.\t\t\tIN\tSOA",
+        ],
         &[],
     );
     check(
@@ -425,5 +449,9 @@ fn dig_edns_compliance_checks() {
         &["CLIENT-SUBNET: 130.149.1.0/24/16", "192.0.2.3"],
         &[],
     );
-    check(&["api.example.com", "A"], &["status: NOERROR"], &["CLIENT-SUBNET"]);
+    check(
+        &["api.example.com", "A"],
+        &["status: NOERROR"],
+        &["CLIENT-SUBNET"],
+    );
 }

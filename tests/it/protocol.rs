@@ -68,13 +68,15 @@ fn rfc9619_query_without_question_is_formerr_with_id_echoed() {
 #[test]
 fn rfc9619_query_with_two_questions_is_formerr() {
     let server = TestServer::shipped();
-    let query = hex(
-        "beef00000002000000000000\
+    let query = hex("beef00000002000000000000\
          0363646e076578616d706c6503636f6d0000010001\
-         03777777076578616d706c6503636f6d0000010001",
-    );
+         03777777076578616d706c6503636f6d0000010001");
     let reply = udp_exchange(server.address, &query).expect("QDCOUNT 2 is answered");
-    assert_eq!(&reply[..4], &[0xbe, 0xef, 0x80, 0x01], "beef8001: response, FORMERR");
+    assert_eq!(
+        &reply[..4],
+        &[0xbe, 0xef, 0x80, 0x01],
+        "beef8001: response, FORMERR"
+    );
     assert_eq!(counts(&reply)[1], 0, "no answer");
     parse(&reply);
     assert_still_answers(server.address);
@@ -119,7 +121,10 @@ fn rfc8906_notify_is_notimp_and_never_answered_with_data() {
         }
     }
     if have_dig() {
-        let output = dig(server.address, &["+opcode=notify", "api.example.com", "SOA"]);
+        let output = dig(
+            server.address,
+            &["+opcode=notify", "api.example.com", "SOA"],
+        );
         assert!(output.contains("opcode: NOTIFY"), "{output}");
         assert!(output.contains("status: NOTIMP"), "{output}");
         assert!(output.contains("ANSWER: 0"), "{output}");
@@ -133,7 +138,11 @@ fn rfc8906_notify_is_notimp_and_never_answered_with_data() {
 fn responses_sent_to_the_server_get_no_reply() {
     let server = TestServer::shipped();
     let response = hex("beef800000010000000000000363646e076578616d706c6503636f6d0000010001");
-    assert_eq!(udp_exchange(server.address, &response), None, "QR=1: silence");
+    assert_eq!(
+        udp_exchange(server.address, &response),
+        None,
+        "QR=1: silence"
+    );
     // Also a response carrying an answer and EDNS, and over TCP.
     let mut with_edns = QuerySpec::new("www.example.com", A).with_edns();
     with_edns.flags = 0x8400;
@@ -191,9 +200,14 @@ fn rfc6891_payload_size_below_512_counts_as_512() {
             ..EdnsSpec::default()
         });
         let reply = udp_exchange(server.address, &query.encode()).expect("UDP reply");
-        assert!(reply.len() <= 512, "payload {udp_payload}: {} bytes", reply.len());
+        assert!(
+            reply.len() <= 512,
+            "payload {udp_payload}: {} bytes",
+            reply.len()
+        );
         assert!(truncated(&reply), "payload {udp_payload}: TC set");
-        let (our_payload, _, version, _, _) = opt_of(&reply).expect("OPT kept in a truncated reply");
+        let (our_payload, _, version, _, _) =
+            opt_of(&reply).expect("OPT kept in a truncated reply");
         assert_eq!((our_payload, version), (1232, 0));
     }
     // A small answer fits in 512 bytes whatever the advertised size.
@@ -251,7 +265,10 @@ fn dig_sees_tc_and_retries_over_tcp() {
         &["+bufsize=100", "+ignore", "big.example.com", "A"][..],
     ] {
         let output = dig(server.address, arguments);
-        assert!(output.contains("flags: qr aa tc;"), "{arguments:?}: {output}");
+        assert!(
+            output.contains("flags: qr aa tc;"),
+            "{arguments:?}: {output}"
+        );
         let size = message_size(&output);
         assert!(size <= 512, "{arguments:?}: {size} bytes");
     }
@@ -259,7 +276,10 @@ fn dig_sees_tc_and_retries_over_tcp() {
     assert!(output.contains("flags: qr aa;"), "{output}");
     assert!(output.contains("ANSWER: 40"), "{output}");
     let output = dig(server.address, &["+noedns", "big.example.com", "A"]);
-    assert!(output.contains("Truncated, retrying in TCP mode"), "{output}");
+    assert!(
+        output.contains("Truncated, retrying in TCP mode"),
+        "{output}"
+    );
     assert!(output.contains("ANSWER: 40"), "{output}");
 }
 
@@ -323,7 +343,11 @@ fn chaos_version_bind_and_id_server_answer_from_config() {
         let reply = udp_exchange(server.address, &query.encode()).expect("CH reply");
         assert_eq!(header_rcode(&reply), NOERROR, "{name}");
         assert_eq!(txt_answer(&reply), expected, "{name}");
-        assert_eq!(question_bytes(&reply), &query.encode()[12..], "{name}: question echoed");
+        assert_eq!(
+            question_bytes(&reply),
+            &query.encode()[12..],
+            "{name}: question echoed"
+        );
     }
     if have_dig() {
         let output = dig(server.address, &["+short", "CH", "TXT", "version.bind"]);
@@ -344,7 +368,12 @@ fn chaos_identity_is_refused_when_not_configured() {
         set_server_setting(root, "version", None);
         set_server_setting(root, "identity", None);
     });
-    for name in ["version.bind", "id.server", "hostname.bind", "version.server"] {
+    for name in [
+        "version.bind",
+        "id.server",
+        "hostname.bind",
+        "version.server",
+    ] {
         let mut query = QuerySpec::new(name, TXT);
         query.qclass = CH;
         let reply = udp_exchange(server.address, &query.encode()).expect("CH reply");
@@ -373,8 +402,11 @@ fn zone_transfers_are_refused() {
 #[test]
 fn unknown_query_type_gets_nodata_not_an_error() {
     let server = TestServer::shipped();
-    let reply = udp_exchange(server.address, &QuerySpec::new("www.example.com", 666).encode())
-        .expect("UDP reply");
+    let reply = udp_exchange(
+        server.address,
+        &QuerySpec::new("www.example.com", 666).encode(),
+    )
+    .expect("UDP reply");
     assert_eq!(header_rcode(&reply), NOERROR);
     assert_eq!(counts(&reply)[1..3], [0, 1], "NODATA: SOA in authority");
 }
@@ -398,7 +430,10 @@ fn expect_formerr_or_silence(server: SocketAddr, input: &[u8]) {
     match udp_exchange_within(server, input, std::time::Duration::from_millis(300)) {
         None => {}
         Some(reply) => {
-            assert!(input.len() >= 12, "a reply to {input:02x?} without a header");
+            assert!(
+                input.len() >= 12,
+                "a reply to {input:02x?} without a header"
+            );
             assert_eq!(reply[..2], input[..2], "ID echoed for {input:02x?}");
             assert!(
                 matches!(header_rcode(&reply), FORMERR | NOTIMP),

@@ -52,7 +52,9 @@ fn rfc7766_pipelined_queries_are_all_answered_on_one_connection() {
     .iter()
     .flat_map(|message| framed(message))
     .collect();
-    stream.write_all(&burst).expect("one write of three queries");
+    stream
+        .write_all(&burst)
+        .expect("one write of three queries");
     assert_eq!(read_ids(&mut stream, 3), vec![1, 2, 3], "each ID once");
     // The connection stays open for more.
     stream
@@ -129,16 +131,25 @@ fn rfc7766_idle_connection_is_closed_after_the_idle_timeout() {
     let server = limited_server("1.0", "16");
     let mut stream = tcp_connect(server.address);
     let opened = Instant::now();
-    assert!(closed_within(&mut stream, Duration::from_secs(4)), "idle connection closed");
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(4)),
+        "idle connection closed"
+    );
     let waited = opened.elapsed();
-    assert!(waited >= Duration::from_millis(900), "closed after {waited:?}, too early");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed after {waited:?}, too early"
+    );
     // Also after a query: the timeout counts from the last message.
     let mut stream = tcp_connect(server.address);
     stream
         .write_all(&framed(&query(1, "www.example.com")))
         .expect("query");
     assert_eq!(read_ids(&mut stream, 1), vec![1]);
-    assert!(closed_within(&mut stream, Duration::from_secs(4)), "closed once idle");
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(4)),
+        "closed once idle"
+    );
 }
 
 #[test]
@@ -157,10 +168,18 @@ fn rfc7766_busy_connection_outlives_the_idle_timeout() {
     // the prefix comes after 800 ms, the body 700 ms later.
     std::thread::sleep(Duration::from_millis(200));
     let message = framed(&query(9, "www.example.com"));
-    stream.write_all(&message[..6]).expect("prefix and part of the query");
+    stream
+        .write_all(&message[..6])
+        .expect("prefix and part of the query");
     std::thread::sleep(Duration::from_millis(700));
-    stream.write_all(&message[6..]).expect("the rest of the query");
-    assert_eq!(read_ids(&mut stream, 1), vec![9], "outstanding query answered");
+    stream
+        .write_all(&message[6..])
+        .expect("the rest of the query");
+    assert_eq!(
+        read_ids(&mut stream, 1),
+        vec![9],
+        "outstanding query answered"
+    );
 }
 
 #[test]

@@ -205,7 +205,11 @@ impl QuerySpec {
 /// A name in uncompressed wire format, case kept.
 pub(crate) fn encode_name(name: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(name.len() + 2);
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
         out.push(u8::try_from(label.len()).expect("label fits"));
         out.extend_from_slice(label.as_bytes());
     }
@@ -218,7 +222,11 @@ pub(crate) fn encode_opt(edns: &EdnsSpec) -> Vec<u8> {
     let mut rdata = Vec::new();
     for (code, payload) in &edns.options {
         rdata.extend_from_slice(&code.to_be_bytes());
-        rdata.extend_from_slice(&u16::try_from(payload.len()).expect("option fits").to_be_bytes());
+        rdata.extend_from_slice(
+            &u16::try_from(payload.len())
+                .expect("option fits")
+                .to_be_bytes(),
+        );
         rdata.extend_from_slice(payload);
     }
     let mut out = vec![0];
@@ -227,7 +235,11 @@ pub(crate) fn encode_opt(edns: &EdnsSpec) -> Vec<u8> {
     out.push(0);
     out.push(edns.version);
     out.extend_from_slice(&edns.flags.to_be_bytes());
-    out.extend_from_slice(&u16::try_from(rdata.len()).expect("rdata fits").to_be_bytes());
+    out.extend_from_slice(
+        &u16::try_from(rdata.len())
+            .expect("rdata fits")
+            .to_be_bytes(),
+    );
     out.extend_from_slice(&rdata);
     out
 }
@@ -265,7 +277,11 @@ pub(crate) fn udp_exchange(server: SocketAddr, message: &[u8]) -> Option<Vec<u8>
 }
 
 /// Sends one datagram and waits at most `wait` for the reply.
-pub(crate) fn udp_exchange_within(server: SocketAddr, message: &[u8], wait: Duration) -> Option<Vec<u8>> {
+pub(crate) fn udp_exchange_within(
+    server: SocketAddr,
+    message: &[u8],
+    wait: Duration,
+) -> Option<Vec<u8>> {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind UDP client");
     socket.set_read_timeout(Some(wait)).expect("read timeout");
     socket.send_to(message, server).expect("send datagram");

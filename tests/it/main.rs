@@ -19,6 +19,7 @@ mod static_zone;
 mod steering;
 
 mod edns;
+mod fuzz_replay;
 mod protocol;
 mod resolver;
 mod tcp;

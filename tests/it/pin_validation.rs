@@ -4,7 +4,7 @@
 //! runs.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use pindns::server::StartError;
@@ -62,28 +62,40 @@ fn fixture_with_pins(pins: &str) -> Fixture {
     fixture
 }
 
+/// A child process killed when dropped, so that a failing test never
+/// leaves a server running.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Runs the `pindns` binary with arguments, waiting at most `limit`.
 fn run_pindns(arguments: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pindns"))
+    let child = Command::new(env!("CARGO_BIN_EXE_pindns"))
         .args(arguments)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start pindns");
+    let mut guard = KillOnDrop(Some(child));
     let deadline = Instant::now() + limit;
     loop {
+        let child = guard.0.as_mut().expect("the child is held");
         if child.try_wait().expect("poll pindns").is_some() {
+            let child = guard.0.take().expect("the child is held");
             return child.wait_with_output().expect("collect pindns output");
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("collect pindns output");
-            panic!(
-                "pindns {arguments:?} still runs after {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+        assert!(
+            Instant::now() < deadline,
+            "pindns {arguments:?} still runs after {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -152,7 +164,7 @@ fn start_up_rejects_an_unknown_region_target() {
     }
     let config = fixture.config_path();
     let config = config.to_str().expect("a UTF-8 path");
-    let output = run_pindns(&["serve", "--config", config], Duration::from_secs(60));
+    let output = run_pindns(&["serve", "--config", config], Duration::from_secs(30));
     assert!(!output.status.success(), "serve must exit non-zero");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -334,7 +334,7 @@ pub(crate) fn check_resolve(snapshot: &Snapshot, data: &[u8]) -> Result<(), Stri
 }
 
 /// Checks a reply (or silence) against the query it answers.
-fn check_reply(
+pub(crate) fn check_reply(
     snapshot: &Snapshot,
     input: &ResolveInput<'_>,
     reply: Option<&[u8]>,
@@ -664,6 +664,7 @@ pub(crate) fn check_zone(snapshot: &Snapshot, data: &[u8]) -> Result<(), String>
         geo: snapshot.geo.clone(),
         zones: Arc::new(ZoneSet::new(vec![zone])),
         pins: Arc::new(PinTable::default()),
+        failed_reloads: 0,
     };
     for owner in std::iter::once(apex).chain(owners) {
         for qtype in [1u16, 2, 5, 6, 15, 16, 28, 255] {

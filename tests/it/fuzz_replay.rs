@@ -106,3 +106,86 @@ fn fuzz_input_layout_round_trips() {
         assert_eq!(oracle::ResolveInput::from_bytes(&bytes), input);
     }
 }
+
+/// The reply pindns gives to `query` over UDP from 127.0.0.1.
+fn reply_to(query: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let length = pindns::resolve::answer(
+        snapshot(),
+        query,
+        "127.0.0.1".parse().expect("address"),
+        pindns::resolve::Transport::Udp,
+        &mut out,
+    )
+    .expect("a reply");
+    out.truncate(length);
+    out
+}
+
+/// Runs the oracle on a (possibly doctored) reply to `query`.
+fn judge(query: &[u8], reply: Option<&[u8]>) -> Result<(), String> {
+    let input = oracle::ResolveInput {
+        transport: pindns::resolve::Transport::Udp,
+        client: "127.0.0.1".parse().expect("address"),
+        message: query,
+    };
+    oracle::check_reply(snapshot(), &input, reply)
+}
+
+#[test]
+fn fuzz_oracle_rejects_replies_that_break_an_invariant() {
+    use crate::wire_client::{EdnsSpec, QuerySpec, ecs_payload};
+    let query = QuerySpec::new("api.example.com", 1)
+        .with(EdnsSpec {
+            options: vec![(8, ecs_payload("130.149.1.0/24"))],
+            ..EdnsSpec::default()
+        })
+        .encode();
+    let good = reply_to(&query);
+    assert_eq!(judge(&query, Some(&good)), Ok(()), "the real reply passes");
+    let address_at = good
+        .windows(4)
+        .position(|window| window == [192, 0, 2, 3])
+        .expect("the answer 192.0.2.3");
+    // The reply ends with the OPT record: TTL (4), RDLENGTH (2) and one
+    // ECS option of 11 bytes (code, length, family, source, scope, 3
+    // address bytes).
+    let end = good.len();
+    let doctored = |change: &dyn Fn(&mut Vec<u8>)| {
+        let mut reply = good.clone();
+        change(&mut reply);
+        reply
+    };
+    let broken: Vec<(&str, Vec<u8>)> = vec![
+        // us-cal-1 is not among api's PoPs.
+        (
+            "outside the allowed set",
+            doctored(&|r| r[address_at + 3] = 2),
+        ),
+        ("ID", doctored(&|r| r[1] ^= 1)),
+        ("question case", doctored(&|r| r[13] = b'A')),
+        ("ECS source", doctored(&|r| r[end - 5] = 23)),
+        ("ECS address", doctored(&|r| r[end - 1] ^= 1)),
+        ("unknown EDNS flag", doctored(&|r| r[end - 14] |= 1)),
+        ("RA", doctored(&|r| r[3] |= 0x80)),
+        ("cut short", good[..good.len() - 3].to_vec()),
+    ];
+    for (what, reply) in broken {
+        let verdict = judge(&query, Some(&reply));
+        assert!(verdict.is_err(), "{what} not caught");
+    }
+    assert!(
+        judge(&query, None).is_err(),
+        "silence to a query not caught"
+    );
+    // A reply without EDNS over 512 bytes, and an ECS echo to a query
+    // that sent none.
+    let plain = QuerySpec::new("api.example.com", 1).encode();
+    let mut long = reply_to(&plain);
+    long.resize(600, 0);
+    assert!(judge(&plain, Some(&long)).is_err(), "size not caught");
+    assert!(
+        judge(&plain, Some(&good)).is_err(),
+        "ECS to a query without"
+    );
+}

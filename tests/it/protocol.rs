@@ -221,6 +221,29 @@ fn rfc6891_payload_size_below_512_counts_as_512() {
 }
 
 #[test]
+fn rfc6891_reply_fits_the_requester_payload_size_between_512_and_1232() {
+    let server = server_with_big_rrset();
+    // The full answer is 684 bytes: 600 is too small, 700 is enough.
+    for (udp_payload, fits) in [(600u16, false), (683, false), (684, true), (700, true)] {
+        let query = QuerySpec::new("big.example.com", A).with(EdnsSpec {
+            udp_payload,
+            ..EdnsSpec::default()
+        });
+        let reply = udp_exchange(server.address, &query.encode()).expect("UDP reply");
+        assert!(
+            reply.len() <= usize::from(udp_payload),
+            "payload {udp_payload}"
+        );
+        assert_eq!(truncated(&reply), !fits, "payload {udp_payload}: TC");
+        assert_eq!(
+            counts(&reply)[1],
+            if fits { 40 } else { 0 },
+            "payload {udp_payload}"
+        );
+    }
+}
+
+#[test]
 fn rfc6891_payload_size_1232_carries_all_40_records_in_one_datagram() {
     let server = server_with_big_rrset();
     let query = QuerySpec::new("big.example.com", A).with(EdnsSpec {

@@ -215,6 +215,17 @@ fn assemble(
             ));
             continue;
         };
+        // RFC 1035 §3.3: every type served here has data (a TXT record, for
+        // one, holds at least one character-string); an empty RDATA would
+        // be sent as a record resolvers reject.
+        if rdata.is_empty() {
+            errors.push(Diagnostic::new(
+                path,
+                Some(line),
+                format!("{} record has no data", record.record_type()),
+            ));
+            continue;
+        }
         if record_type == rtype::SOA {
             if owner.as_bytes() != apex_key.as_bytes() {
                 errors.push(Diagnostic::new(

@@ -24,3 +24,4 @@ mod protocol;
 mod resolver;
 mod tcp;
 mod wire_client;
+mod zone_rdata;

@@ -386,9 +386,13 @@ pub(crate) fn counts(message: &[u8]) -> [u16; 4] {
     [at(0), at(1), at(2), at(3)]
 }
 
+/// An OPT record's payload size, extended rcode, version, flags and
+/// options as (code, payload).
+pub(crate) type OptFields = (u16, u8, u8, u16, Vec<(u16, Vec<u8>)>);
+
 /// The OPT record of a raw reply: (payload size, extended rcode, version,
 /// flags, options), found by walking every section.
-pub(crate) fn opt_of(message: &[u8]) -> Option<(u16, u8, u8, u16, Vec<(u16, Vec<u8>)>)> {
+pub(crate) fn opt_of(message: &[u8]) -> Option<OptFields> {
     let [questions, answers, authority, additional] = counts(message);
     let mut offset = 12;
     for _ in 0..questions {

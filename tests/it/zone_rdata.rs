@@ -12,8 +12,7 @@ fn txt_record_without_strings_is_rejected_with_its_line() {
     // resolvers cannot decode (RFC 1035 §3.3.14: one or more strings).
     let text = "$ORIGIN example.com.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 60\n@ IN NS ns1\n@ IN TXT\nns1 IN A 192.0.2.53\n";
     let errors = pindns::zones::parse_zone(Path::new("example.com.zone"), text)
-        .err()
-        .expect("an empty TXT is an error");
+        .expect_err("an empty TXT is an error");
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].line, Some(5));
     assert!(

@@ -22,6 +22,8 @@
 #   SCALES       extra reserved domains of the scale instances
 #                (default "10 10000 100000 1000000"; "" = none)
 #   PER_SHARD    names per generated shard (default 3906: 1M -> 256 shards)
+#   GEO_ONLY     1 = also the main matrix with queries/geo-only.txt (the two
+#                steered names, no static www), ECS DE (default 1)
 #   TCP          1 = TCP pipelined runs (dnsperf -m tcp, one connection,
 #                100 outstanding), pindns vs Knot vs gdnsd (default 1)
 #   TCP_RATE     fixed rate of the TCP runs (default 20000)
@@ -39,7 +41,7 @@ WORK=${WORK:-/tmp/pindns-peers}
 ROUNDS=${ROUNDS:-5}; DUR=${DUR:-10}; RATE=${RATE:-50000}
 ECS_LIST=${ECS_LIST:-"ecs-de ecs-de6 noecs"}
 SCALES=${SCALES-"10 10000 100000 1000000"}; PER_SHARD=${PER_SHARD:-3906}
-TCP=${TCP:-1}; TCP_RATE=${TCP_RATE:-20000}
+TCP=${TCP:-1}; TCP_RATE=${TCP_RATE:-20000}; GEO_ONLY=${GEO_ONLY:-1}
 PEERS=${PEERS:-"knot-1t gdnsd-1t"}; MAX_WAIT=${MAX_WAIT:-20}
 SERVER_CPU=0; CLIENT_CPU=1
 export SERVER_CPU CLIENT_CPU
@@ -63,7 +65,7 @@ fi
     echo "pindns: $PINDNS_BIN ($("$PINDNS_BIN" --version 2>&1 | head -1))"
     echo "repo: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' (src modified)')"
     echo "kernel: $(uname -r); cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
-    echo "settings: ROUNDS=$ROUNDS DUR=$DUR RATE=$RATE ECS_LIST='$ECS_LIST' SCALES='$SCALES' PER_SHARD=$PER_SHARD TCP=$TCP TCP_RATE=$TCP_RATE PEERS='$PEERS'"
+    echo "settings: ROUNDS=$ROUNDS DUR=$DUR RATE=$RATE ECS_LIST='$ECS_LIST' GEO_ONLY=$GEO_ONLY SCALES='$SCALES' PER_SHARD=$PER_SHARD TCP=$TCP TCP_RATE=$TCP_RATE PEERS='$PEERS'"
 } > "$OUTDIR/meta.txt"
 cat "$OUTDIR/meta.txt" >&2
 
@@ -213,9 +215,13 @@ for r in $(seq 1 "$ROUNDS"); do
         for t in $MAIN_T; do one "$t" "$ecs" "$r" udp "$MIX" -Q "$RATE"; done
         for t in $MAIN_T; do one "$t" "$ecs" "$r" udp "$MIX"; done
     done
+    if [ "$GEO_ONLY" = 1 ]; then  # steered names only, no static www
+        for t in $MAIN_T; do one "$t" ecs-de "$r" udp "$BENCH/queries/geo-only.txt" -Q "$RATE"; done
+        for t in $MAIN_T; do one "$t" ecs-de "$r" udp "$BENCH/queries/geo-only.txt"; done
+    fi
     if [ -n "$SCALE_T" ]; then
         for q in mix names; do
-            for t in $(target pindns) $SCALE_T; do
+            for t in $SCALE_T; do
                 l=${t%%:*}; qf=$MIX
                 if [ $q = names ]; then qf=$WORK/queries-$l.txt; [ -s "$qf" ] || continue; fi
                 one "$t" ecs-de "$r" udp "$qf" -Q "$RATE"

@@ -136,23 +136,33 @@ def main():
         for ecs in ecs_list:
             for label in label_list:
                 yield label, ecs, (label, "udp", mix, ecs, "fixed"), (label, "udp", mix, ecs, "sat")
-    table("UDP, the shared workload (queries/mix.txt), one worker on CPU 0", udp_keys, main_labels)
+    table("UDP, the shared workload (queries/mix.txt: pinned, global, www x A, AAAA), one worker on CPU 0",
+          udp_keys, main_labels)
+    geo = "geo-only.txt"
+
+    def geo_keys(label_list):
+        for label in label_list:
+            yield label, "ecs-de", (label, "udp", geo, "ecs-de", "fixed"), (label, "udp", geo, "ecs-de", "sat")
+    if any(k[2] == geo for k in runs):
+        table("UDP, steered names only (queries/geo-only.txt: pinned, global x A, AAAA)", geo_keys, main_labels)
 
     peers = [lab for lab in main_labels if lab != "pindns"]
     out.append("### Ratios pindns / other, UDP (median of per-round paired ratios, min..max)\n")
-    out.append("| ECS | vs | CPU/query @fixed | CPU/query saturated | p99 @fixed | QPS saturated |")
-    out.append("|---|---|---|---|---|---|")
-    for ecs in ecs_list:
+    out.append("| queries | ECS | vs | CPU/query @fixed | CPU/query saturated | p99 @fixed | QPS saturated |")
+    out.append("|---|---|---|---|---|---|---|")
+    for q, ecs in [(mix, e) for e in ecs_list] + [(geo, "ecs-de")]:
         for p in peers:
-            a = ("pindns", "udp", mix, ecs)
-            b = (p, "udp", mix, ecs)
-            out.append("| %s | %s | %s | %s | %s | %s |" % (
-                ecs, p, rstr(paired(a + ("fixed",), b + ("fixed",))), rstr(paired(a + ("sat",), b + ("sat",))),
+            a = ("pindns", "udp", q, ecs)
+            b = (p, "udp", q, ecs)
+            if a + ("fixed",) not in runs:
+                continue
+            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                q, ecs, p, rstr(paired(a + ("fixed",), b + ("fixed",))), rstr(paired(a + ("sat",), b + ("sat",))),
                 rstr(paired(a + ("fixed",), b + ("fixed",), "p99_ms")), rstr(paired(a + ("sat",), b + ("sat",), "qps"))))
     out.append("")
 
-    scale_labels = ["pindns"] + [lab for lab in labels if lab.startswith("pindns-")]
-    if len(scale_labels) > 1:
+    scale_labels = [lab for lab in labels if lab.startswith("pindns-")]
+    if scale_labels:
         qfiles = []
         for r in rows:
             if r["label"].startswith("pindns-") and r["qfile"] not in qfiles:

@@ -12,8 +12,10 @@
 # summary quotes medians over rounds and per-round paired ratios.
 #
 # Environment:
-#   PINDNS_BIN   use this binary instead of building (default: cargo build
-#                --release in the repository, then a copy of target/release/pindns)
+#   PINDNS_BIN   use this binary instead of building
+#   PINDNS_REV   build this commit (git archive into $WORK, own target dir)
+#                instead of the working tree (default: cargo build --release in
+#                the repository, then a copy of target/release/pindns)
 #   WORK         scratch directory (default /tmp/pindns-peers); the shared
 #                bench is copied to $WORK/bench
 #   ROUNDS       rounds (default 5)          DUR   seconds per dnsperf run (10)
@@ -54,16 +56,14 @@ log() { echo "[peers $(date -u +%T)] $*" >&2; }
 mkdir -p "$WORK" "$RUN" "$OUTDIR"
 
 # ---------------------------------------------------------------- build
-if [ -z "${PINDNS_BIN:-}" ]; then
-    log "cargo build --release in $REPO"
-    (cd "$REPO" && cargo build --release >&2) || exit 1
-    cp "$REPO/target/release/pindns" "$WORK/pindns.new" && mv "$WORK/pindns.new" "$WORK/pindns"
-    PINDNS_BIN=$WORK/pindns
-fi
+PINDNS_DESC="given binary"
+# shellcheck source=lib/build.sh
+. "$HERE/lib/build.sh"
+build_pindns "$REPO" "$WORK" || exit 1
 {
     echo "date: $(date -u +%FT%TZ)"
     echo "pindns: $PINDNS_BIN ($("$PINDNS_BIN" --version 2>&1 | head -1))"
-    echo "repo: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' (src modified)')"
+    echo "built from: $PINDNS_DESC"
     echo "kernel: $(uname -r); cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
     echo "settings: ROUNDS=$ROUNDS DUR=$DUR RATE=$RATE ECS_LIST='$ECS_LIST' GEO_ONLY=$GEO_ONLY SCALES='$SCALES' PER_SHARD=$PER_SHARD TCP=$TCP TCP_RATE=$TCP_RATE PEERS='$PEERS'"
 } > "$OUTDIR/meta.txt"

@@ -7,8 +7,10 @@
 #   SIZES=10,10000 SINGLE= bench/reload.sh   a quick subset
 #
 # Environment:
-#   PINDNS_BIN   use this binary instead of building (default: cargo build
-#                --release in the repository, then a copy of target/release/pindns)
+#   PINDNS_BIN   use this binary instead of building
+#   PINDNS_REV   build this commit (git archive into $WORK, own target dir)
+#                instead of the working tree (default: cargo build --release in
+#                the repository, then a copy of target/release/pindns)
 #   WORK         scratch directory (default /tmp/pindns-reload)
 #   SIZES        sharded cases (default 10,10000,100000,1000000)
 #   SINGLE       one-file cases (default 1000000; empty = none)
@@ -31,12 +33,10 @@ mkdir -p "$WORK"
 log() { echo "[reload.sh $(date -u +%T)] $*" >&2; }
 
 command -v dnsperf > /dev/null || { log "dnsperf missing: apt-get install dnsperf (or ../shared/bench/setup-peers.sh install)"; exit 1; }
-if [ -z "${PINDNS_BIN:-}" ]; then
-    log "cargo build --release in $REPO"
-    (cd "$REPO" && cargo build --release >&2)
-    cp "$REPO/target/release/pindns" "$WORK/pindns"
-    PINDNS_BIN=$WORK/pindns
-fi
+PINDNS_DESC="given binary"
+# shellcheck source=lib/build.sh
+. "$HERE/lib/build.sh"
+build_pindns "$REPO" "$WORK"
 cp "$MMDB_SRC" "$WORK/geo-whois-asn-country.mmdb"
 
 # stop exactly the servers this run started, whatever happens
@@ -51,7 +51,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "binary $PINDNS_BIN ($("$PINDNS_BIN" --version 2>&1 | head -1)); server CPUs ${SERVER_CPUS:-0}, client CPU ${CLIENT_CPU:-1}"
+log "binary $PINDNS_BIN ($PINDNS_DESC; $("$PINDNS_BIN" --version 2>&1 | head -1)); server CPUs ${SERVER_CPUS:-0}, client CPU ${CLIENT_CPU:-1}"
 OUT=$WORK/results-$STAMP.jsonl
 python3 "$HERE/lib/reload.py" --bin "$PINDNS_BIN" --work "$WORK" --mmdb "$WORK/geo-whois-asn-country.mmdb" \
     --sizes "${SIZES:-10,10000,100000,1000000}" --single "${SINGLE-1000000}" \

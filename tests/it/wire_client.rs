@@ -36,8 +36,8 @@ impl TestServer {
         Self::from_config(&repo_root().join("config.toml"), None)
     }
 
-    /// Copies config.toml and zones/ into a temporary directory, lets
-    /// `edit` change them, and serves the copy.
+    /// Copies config.toml and zones/ into a temporary directory (data/ is
+    /// linked), lets `edit` change them, and serves the copy.
     pub(crate) fn edited(edit: impl FnOnce(&Path)) -> Self {
         let files = tempfile::tempdir().expect("temporary directory");
         let root = files.path();
@@ -49,6 +49,10 @@ impl TestServer {
             std::fs::copy(entry.path(), root.join("zones").join(entry.file_name()))
                 .expect("copy zone file");
         }
+        // Paths in config.toml are relative to it: data/ resolves as in
+        // the repository.
+        std::os::unix::fs::symlink(repo_root().join("data"), root.join("data"))
+            .expect("link data/");
         edit(root);
         let config = root.join("config.toml");
         Self::from_config(&config, Some(files))

@@ -1,21 +1,18 @@
 //! The live state a running server shares between its parts: the published
-//! snapshot, swapped whole on reload, and the reload counters.
+//! snapshot, swapped whole on reload.
 //!
 //! The query path only ever calls [`Live::snapshot`], a lock-free load.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::{ArcSwap, Guard};
 
 use crate::snapshot::Snapshot;
 
-/// The published snapshot and what the reloader counts.
+/// The published snapshot.
 pub struct Live {
     /// The snapshot queries read.
     current: ArcSwap<Snapshot>,
-    /// Reloads that were rejected (bad files); the old snapshot kept serving.
-    failed_reloads: AtomicU64,
 }
 
 impl Live {
@@ -23,7 +20,6 @@ impl Live {
     pub fn new(snapshot: Snapshot) -> Arc<Self> {
         Arc::new(Self {
             current: ArcSwap::from_pointee(snapshot),
-            failed_reloads: AtomicU64::new(0),
         })
     }
 
@@ -46,15 +42,5 @@ impl Live {
     /// Swaps in a snapshot the caller keeps a handle to.
     pub fn publish_arc(&self, snapshot: Arc<Snapshot>) {
         self.current.store(snapshot);
-    }
-
-    /// Counts a rejected reload and returns the new total.
-    pub fn count_failed_reload(&self) -> u64 {
-        self.failed_reloads.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    /// Rejected reloads so far.
-    pub fn failed_reloads(&self) -> u64 {
-        self.failed_reloads.load(Ordering::Relaxed)
     }
 }

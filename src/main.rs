@@ -16,12 +16,16 @@ const USAGE: &str = "\
 usage: pindns [serve] [--config FILE]
        pindns check [--config FILE]
        pindns explain DOMAIN [A|AAAA] --client IP[/PREFIX] [--config FILE]
+       pindns status [--server ADDR:PORT] [--config FILE]
        pindns --version
 
   serve    answer queries on the configured addresses (the default)
   check    validate config, zones and pins with the loader serve uses
   explain  show the location, the allowed PoPs, the choice and the answer
-           for one client (IP/PREFIX is sent as EDNS Client Subnet)";
+           for one client (IP/PREFIX is sent as EDNS Client Subnet)
+  status   ask a running server (default: the first configured listen
+           address) which snapshot generation it serves, since when, and
+           how many reloads it rejected (CH TXT generation.pindns)";
 
 /// A parsed command line.
 enum Command {
@@ -31,6 +35,8 @@ enum Command {
     Check(PathBuf),
     /// Explain one answer.
     Explain(PathBuf, Question),
+    /// Ask a running server for its generation.
+    Status(PathBuf, Option<String>),
     /// Print the version and attribution.
     Version,
     /// Print usage.
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
         Command::Check(config) => check(&config),
         Command::Explain(config, question) => explain_command(&config, &question),
         Command::Serve(config) => serve(&config),
+        Command::Status(config, server) => status(&config, server.as_deref()),
     }
 }
 
@@ -69,6 +76,7 @@ fn main() -> ExitCode {
 fn parse_arguments(arguments: &[String]) -> Result<Command, String> {
     let mut config = PathBuf::from("config.toml");
     let mut client: Option<String> = None;
+    let mut server: Option<String> = None;
     let mut positional: Vec<&str> = Vec::new();
     let mut iter = arguments.iter();
     while let Some(argument) = iter.next() {
@@ -77,6 +85,7 @@ fn parse_arguments(arguments: &[String]) -> Result<Command, String> {
                 config = PathBuf::from(iter.next().ok_or("--config needs a file")?)
             }
             "--client" => client = Some(iter.next().ok_or("--client needs an address")?.clone()),
+            "--server" => server = Some(iter.next().ok_or("--server needs ADDRESS:PORT")?.clone()),
             "--version" | "-V" => return Ok(Command::Version),
             "--help" | "-h" | "help" => return Ok(Command::Help),
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
@@ -86,6 +95,7 @@ fn parse_arguments(arguments: &[String]) -> Result<Command, String> {
     match positional.as_slice() {
         [] | ["serve"] => Ok(Command::Serve(config)),
         ["check"] => Ok(Command::Check(config)),
+        ["status"] => Ok(Command::Status(config, server)),
         ["explain", domain, rest @ ..] => {
             let family = match rest {
                 [] => Family::V4,
@@ -130,8 +140,10 @@ fn parse_arguments(arguments: &[String]) -> Result<Command, String> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
 }
@@ -190,6 +202,39 @@ fn explain_command(config: &std::path::Path, question: &Question) -> ExitCode {
     match explain::explain(&loaded.snapshot, question) {
         Ok(text) => {
             print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("pindns: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `pindns status`: the generation a running server publishes.
+fn status(config: &std::path::Path, server: Option<&str>) -> ExitCode {
+    let address = match server {
+        Some(text) => text
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| format!("bad server address {text}")),
+        None => pindns::config::Config::load(config)
+            .map_err(|errors| render(&errors))
+            .and_then(|config| {
+                config
+                    .listen
+                    .first()
+                    .copied()
+                    .ok_or_else(|| "no listen address".to_owned())
+            }),
+    };
+    let result = address.and_then(|address| {
+        let text = pindns::net::query_generation(address)
+            .map_err(|error| format!("{address}: {error}"))?;
+        Ok((address, text))
+    });
+    match result {
+        Ok((address, text)) => {
+            println!("{address}: {text}");
             ExitCode::SUCCESS
         }
         Err(message) => {

@@ -94,6 +94,11 @@ fn watch(snapshot: &Snapshot, trigger: Sender<Trigger>) -> Option<notify::Recomm
     let relevant = RelevantPaths::new(snapshot);
     let handler = move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
+            // Opening and reading a file changes nothing; reacting to it
+            // would make every reload trigger the next.
+            if matches!(event.kind, notify::EventKind::Access(_)) {
+                return;
+            }
             let paths: Vec<PathBuf> = event
                 .paths
                 .into_iter()
@@ -234,12 +239,17 @@ fn run(live: &Live, triggers: &Receiver<Trigger>, debounce: Duration) {
         let mut scope = Scope::Shards(Vec::new());
         scope.add(&first, pin_dir);
         // Wait for a quiet window so that a file written in several steps
-        // is read once, complete.
-        loop {
+        // is read once, complete. An operator's SIGHUP does not wait.
+        let mut waiting = first != Trigger::Forced;
+        while waiting {
             match triggers.recv_timeout(debounce) {
                 Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(Trigger::Forced) => {
+                    scope = Scope::Full;
+                    break;
+                }
                 Ok(trigger) => scope.add(&trigger, pin_dir),
-                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Timeout) => waiting = false,
             }
         }
         reload(live, &scope);
@@ -264,6 +274,10 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
                 .map(|loaded| (loaded, None))
         }
     };
+    let built = built.map(|(mut loaded, diff)| {
+        loaded.snapshot.failed_reloads = current.failed_reloads;
+        (loaded, diff)
+    });
     match built {
         Ok((loaded, diff)) => {
             let next = loaded.snapshot;
@@ -289,7 +303,9 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
             Outcome::Published(generation)
         }
         Err(errors) => {
-            let failures = live.count_failed_reload();
+            let failed = current.with_failed_reload();
+            let failures = failed.failed_reloads;
+            live.publish(failed);
             for error in &errors {
                 tracing::error!("{error}");
             }

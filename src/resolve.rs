@@ -414,7 +414,7 @@ fn answer_chaos(snapshot: &Snapshot, query: &Query<'_>, reply: &mut Reply<'_>) {
     let length = match text {
         TxtSource::Text(text) => encode_txt(text.as_bytes(), &mut rdata),
         TxtSource::Generation => {
-            let mut line = [0u8; 96];
+            let mut line = [0u8; 128];
             let written = format_generation(snapshot, &mut line);
             encode_txt(&line[..written], &mut rdata)
         }
@@ -437,15 +437,17 @@ enum TxtSource<'c> {
     Generation,
 }
 
-/// Writes "generation N published UNIX-SECONDS" into `out`.
+/// Writes "generation N published 2026-12-03T23:59:01Z failed-reloads F"
+/// into `out`.
 fn format_generation(snapshot: &Snapshot, out: &mut [u8]) -> usize {
     use std::io::Write;
     let mut cursor = std::io::Cursor::new(out);
     let _ = write!(
         cursor,
-        "generation {} published {}",
+        "generation {} published {} failed-reloads {}",
         snapshot.generation,
-        snapshot.published_unix()
+        crate::snapshot::Rfc3339(snapshot.published_unix()),
+        snapshot.failed_reloads
     );
     cursor.position() as usize
 }

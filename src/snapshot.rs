@@ -16,6 +16,7 @@ use crate::pins::{self, PinDiff, PinTable};
 use crate::zones::{self, ZoneSet};
 
 /// Everything the query path reads, immutable once published.
+#[derive(Clone)]
 pub struct Snapshot {
     /// Counts published snapshots, starting at 1.
     pub generation: u64,
@@ -29,6 +30,9 @@ pub struct Snapshot {
     pub zones: Arc<ZoneSet>,
     /// Pin table.
     pub pins: Arc<PinTable>,
+    /// Reloads rejected since the server started (bad files); a rejected
+    /// reload republishes the same data with this count raised.
+    pub failed_reloads: u64,
 }
 
 /// A loaded snapshot and the warnings its loading gave.
@@ -75,6 +79,7 @@ impl Snapshot {
                 geo,
                 zones: Arc::new(zones),
                 pins: Arc::new(pins),
+                failed_reloads: 0,
             },
             warnings,
         })
@@ -119,6 +124,7 @@ impl Snapshot {
                     geo: self.geo.clone(),
                     zones: self.zones.clone(),
                     pins: Arc::new(table),
+                    failed_reloads: self.failed_reloads,
                 },
                 warnings,
             },
@@ -126,10 +132,62 @@ impl Snapshot {
         ))
     }
 
+    /// The same data with one more rejected reload counted.
+    pub fn with_failed_reload(&self) -> Self {
+        Self {
+            failed_reloads: self.failed_reloads + 1,
+            ..self.clone()
+        }
+    }
+
     /// Seconds since the Unix epoch at publication.
     pub fn published_unix(&self) -> u64 {
         self.published_at
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs())
+    }
+}
+
+/// Seconds since the Unix epoch shown as an RFC 3339 UTC time.
+pub struct Rfc3339(pub u64);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let days = self.0 / 86_400;
+        let seconds = self.0 % 86_400;
+        // Civil date from days since 1970-01-01 (Howard Hinnant's method).
+        let shifted = days as i64 + 719_468;
+        let era = shifted.div_euclid(146_097);
+        let day_of_era = shifted.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rfc3339;
+
+    #[test]
+    fn unix_times_render_as_rfc3339() {
+        assert_eq!(Rfc3339(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(Rfc3339(951_782_400).to_string(), "2000-02-29T00:00:00Z");
+        assert_eq!(Rfc3339(1_796_340_493).to_string(), "2026-12-03T23:28:13Z");
     }
 }

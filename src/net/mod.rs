@@ -111,3 +111,42 @@ pub fn default_workers(setting: usize) -> usize {
     }
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
+
+/// Asks a server for `generation.pindns` (CH TXT) over UDP and returns the
+/// text: the generation it serves, when it was published, and how many
+/// reloads were rejected.
+pub fn query_generation(server: SocketAddr) -> io::Result<String> {
+    let local: SocketAddr = if server.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = std::net::UdpSocket::bind(local)?;
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+    let mut query = vec![0x9e, 0x57, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    query.extend_from_slice(b"\x0ageneration\x06pindns\x00");
+    query.extend_from_slice(&[0, 16, 0, 3]);
+    socket.send_to(&query, server)?;
+    let mut reply = [0u8; 1500];
+    let (length, _) = socket.recv_from(&mut reply)?;
+    let reply = &reply[..length];
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
+    if reply.len() < 12 || reply[..2] != query[..2] || reply[3] & 0x0F != 0 || reply[6..8] == [0, 0]
+    {
+        return Err(bad("no generation answer (is it pindns?)"));
+    }
+    // Answer: a pointer owner (2), type, class, TTL, RDLENGTH (10), then
+    // TXT character-strings.
+    let rdata_at = query.len() + 12;
+    let rdata = reply.get(rdata_at..).ok_or_else(|| bad("short reply"))?;
+    let mut text = String::new();
+    let mut at = 0;
+    while let Some(&length) = rdata.get(at) {
+        let chunk = rdata
+            .get(at + 1..at + 1 + usize::from(length))
+            .ok_or_else(|| bad("bad TXT"))?;
+        text.push_str(&String::from_utf8_lossy(chunk));
+        at += 1 + usize::from(length);
+    }
+    Ok(text)
+}

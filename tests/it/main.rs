@@ -15,6 +15,7 @@ mod name_case;
 mod negative_answers;
 mod pin_validation;
 mod pinned_set;
+mod reload;
 mod static_zone;
 mod steering;
 

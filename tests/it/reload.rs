@@ -1,0 +1,562 @@
+//! Hot reload: pin table and zone files follow their files atomically,
+//! whatever tool writes them, losing no query and never applying a bad or
+//! half-written file (SPEC "Reload"; cases C13 and C15).
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+
+use crate::support::{Fixture, QueryBuilder, Reply, TestServer, ip, query, rcode};
+
+/// How long a change may take to be served (debounce plus reload).
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// The F0 address of a PoP.
+fn f0(code: &str) -> IpAddr {
+    ip(match code {
+        "ams" => "192.0.2.10",
+        "fra" => "192.0.2.20",
+        "nrt" => "192.0.2.30",
+        "iad" => "192.0.2.40",
+        "gru" => "192.0.2.50",
+        other => panic!("no F0 PoP {other}"),
+    })
+}
+
+/// The F0 pin table with `r.example.com` pinned to `pop`.
+fn pins_with_r_at(pop: &str) -> String {
+    crate::support::F0_PINS.replace("ips = [\"ams\"]", &format!("ips = [\"{pop}\"]"))
+}
+
+/// One UDP exchange with a deadline; `None` on timeout.
+fn ask_once(socket: &UdpSocket, server: SocketAddr, query: &QueryBuilder) -> Option<Reply> {
+    let bytes = query.build();
+    socket.send_to(&bytes, server).ok()?;
+    let mut buffer = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        socket
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        let Ok(length) = socket.recv(&mut buffer) else {
+            return None;
+        };
+        if buffer[..2] == bytes[..2] {
+            return Some(Reply::parse(buffer[..length].to_vec()));
+        }
+    }
+    None
+}
+
+/// What a querier saw for one name.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Distinct answer sets.
+    answers: BTreeSet<Vec<IpAddr>>,
+    /// Queries sent.
+    sent: usize,
+    /// Timeouts, error codes and empty answers, described.
+    failures: Vec<String>,
+}
+
+/// A client that keeps querying names over UDP until stopped.
+struct Querier {
+    /// Tells the thread to stop.
+    stop: Arc<AtomicBool>,
+    /// The querying thread.
+    thread: JoinHandle<Vec<Seen>>,
+}
+
+impl Querier {
+    /// Starts querying `names` (A) in turn, as fast as replies come.
+    fn start(server: SocketAddr, names: &[&str]) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a client socket");
+            let mut seen: Vec<Seen> = names.iter().map(|_| Seen::default()).collect();
+            while !flag.load(Ordering::Relaxed) {
+                for (name, seen) in names.iter().zip(&mut seen) {
+                    seen.sent += 1;
+                    match ask_once(&socket, server, &query(name, RecordType::A)) {
+                        None => seen.failures.push(format!("{name}: timeout")),
+                        Some(reply) if reply.rcode() != rcode::NOERROR => {
+                            seen.failures
+                                .push(format!("{name}: rcode {}", reply.rcode()));
+                        }
+                        Some(reply) if reply.addresses().is_empty() => {
+                            seen.failures.push(format!("{name}: empty answer"));
+                        }
+                        Some(reply) => {
+                            let mut addresses = reply.addresses();
+                            addresses.sort();
+                            seen.answers.insert(addresses);
+                        }
+                    }
+                }
+            }
+            seen
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops and returns what was seen, per name.
+    fn finish(self) -> Vec<Seen> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the querier does not panic")
+    }
+}
+
+/// Waits until `name` A answers exactly `expected` (over UDP).
+fn wait_for_answer(server: &TestServer, name: &str, expected: &[IpAddr]) {
+    let deadline = Instant::now() + SETTLE;
+    let mut last = Vec::new();
+    while Instant::now() < deadline {
+        last = server.ask_udp(&query(name, RecordType::A)).addresses();
+        if last == expected {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{name} answers {last:?}, not {expected:?}, {SETTLE:?} after the change");
+}
+
+/// Replaces a file the way editors and config management do: write a
+/// temporary file beside it, then rename it over.
+fn save_by_rename(path: &Path, contents: &str) {
+    let temporary = path.with_extension("tmp~");
+    std::fs::write(&temporary, contents).expect("write the temporary file");
+    std::fs::rename(&temporary, path).expect("rename over the file");
+}
+
+/// Truncates the file in place, pauses past the debounce window, then
+/// writes the new contents into the same inode.
+fn save_in_place(path: &Path, contents: &str) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .expect("open the file for writing");
+    file.flush().expect("flush the truncation");
+    std::thread::sleep(Duration::from_millis(60));
+    file.write_all(contents.as_bytes()).expect("write the file");
+}
+
+/// Deletes the file, pauses past the debounce window, writes it anew.
+fn save_by_delete_and_recreate(path: &Path, contents: &str) {
+    std::fs::remove_file(path).expect("delete the file");
+    std::thread::sleep(Duration::from_millis(60));
+    std::fs::write(path, contents).expect("recreate the file");
+}
+
+/// The CH TXT `generation.pindns` text of a server.
+fn generation_text(server: &TestServer) -> String {
+    pindns::net::query_generation(server.address()).expect("generation.pindns answers")
+}
+
+/// The generation number a server publishes.
+fn generation(server: &TestServer) -> u64 {
+    let text = generation_text(server);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no generation in {text:?}"))
+}
+
+/// The rejected-reload count a server publishes.
+fn failed_reloads(server: &TestServer) -> u64 {
+    let text = generation_text(server);
+    text.rsplit(' ')
+        .next()
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no failed-reloads in {text:?}"))
+}
+
+/// Waits until the failed-reload count reaches `count`.
+fn wait_for_failed_reloads(server: &TestServer, count: u64) {
+    let deadline = Instant::now() + SETTLE;
+    while failed_reloads(server) < count {
+        assert!(Instant::now() < deadline, "the bad file was never rejected");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+/// The pin file rewritten 100+ times, by rename, in place, by delete and
+/// recreate, and with invalid contents, under continuous UDP queries:
+/// no query fails, no answer comes from an invalid file, the last valid
+/// file wins.
+fn pin_table_rewritten_every_way_loses_no_query_and_never_applies_a_bad_file() {
+    let server = Fixture::f0().start();
+    let pins = server.fixture().path().join("pins.toml");
+    let querier = Querier::start(server.address(), &["r.example.com", "cdn.example.com"]);
+    let valid_pops = ["nrt", "iad", "ams", "fra"];
+    // gru appears only in invalid files: it must never be answered.
+    let invalid = [
+        // TOML syntax error.
+        pins_with_r_at("gru").replace("ips = [\"gru\"]", "ips = [\"gru\""),
+        // An unknown region target in another entry: the whole file goes.
+        format!(
+            "{}\n[[reserved_domain]]\ndomain = \"x.example.com\"\nips = [\"banana\"]\n",
+            pins_with_r_at("gru")
+        ),
+        // A duplicate name.
+        format!(
+            "{}\n[[reserved_domain]]\ndomain = \"r.example.com\"\nips = [\"gru\"]\n",
+            pins_with_r_at("gru")
+        ),
+    ];
+    let mut last_valid = "ams";
+    let mut writes = 0;
+    let mut round = 0usize;
+    while writes < 104 {
+        let pop = valid_pops[round % valid_pops.len()];
+        let contents = pins_with_r_at(pop);
+        match round % 4 {
+            0 => save_by_rename(&pins, &contents),
+            1 => save_in_place(&pins, &contents),
+            2 => save_by_delete_and_recreate(&pins, &contents),
+            _ => {
+                let failed = failed_reloads(&server);
+                save_by_rename(&pins, &invalid[round / 4 % invalid.len()]);
+                wait_for_failed_reloads(&server, failed + 1);
+                writes += 1;
+                save_by_rename(&pins, &contents);
+            }
+        }
+        last_valid = pop;
+        writes += 1;
+        round += 1;
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    wait_for_answer(&server, "r.example.com", &[f0(last_valid)]);
+    let seen = querier.finish();
+    let (r, cdn) = (&seen[0], &seen[1]);
+    assert!(
+        r.failures.is_empty(),
+        "r.example.com failed {} of {} queries: {:?}",
+        r.failures.len(),
+        r.sent,
+        r.failures
+    );
+    assert!(
+        cdn.failures.is_empty(),
+        "cdn.example.com failed: {:?}",
+        cdn.failures
+    );
+    let allowed: BTreeSet<Vec<IpAddr>> = valid_pops.iter().map(|pop| vec![f0(pop)]).collect();
+    assert!(
+        r.answers.is_subset(&allowed),
+        "answers from an invalid file: {:?}",
+        r.answers
+    );
+    assert!(
+        r.answers.len() >= 2,
+        "the changes were never seen: {:?}",
+        r.answers
+    );
+    assert!(r.sent > 100, "too few queries to mean anything: {}", r.sent);
+    assert!(
+        failed_reloads(&server) >= 1,
+        "invalid files were never rejected"
+    );
+}
+
+#[test]
+/// A Kubernetes ConfigMap volume: the pin file is a symlink through
+/// `..data`, which is swapped atomically to a new timestamped directory.
+fn configmap_symlink_swaps_are_followed() {
+    let fixture = Fixture::f0();
+    let root = fixture.path().to_path_buf();
+    let version = |n: usize, pop: &str| -> PathBuf {
+        let dir = root.join(format!("..2026_12_03_00_00_{n:02}.000000001"));
+        std::fs::create_dir_all(&dir).expect("create a version directory");
+        std::fs::write(dir.join("pins.toml"), pins_with_r_at(pop)).expect("write a version");
+        dir
+    };
+    std::fs::remove_file(root.join("pins.toml")).expect("remove the plain file");
+    let first = version(0, "ams");
+    std::os::unix::fs::symlink(first.file_name().expect("a name"), root.join("..data"))
+        .expect("link ..data");
+    std::os::unix::fs::symlink("..data/pins.toml", root.join("pins.toml")).expect("link pins.toml");
+    let server = fixture.start();
+    let querier = Querier::start(server.address(), &["r.example.com"]);
+    let pops = ["nrt", "iad", "fra", "ams"];
+    for n in 1..=12 {
+        let pop = pops[n % pops.len()];
+        let dir = version(n, pop);
+        // kubelet: a new ..data_tmp link, renamed over ..data.
+        let temporary = root.join("..data_tmp");
+        std::os::unix::fs::symlink(dir.file_name().expect("a name"), &temporary)
+            .expect("link ..data_tmp");
+        std::fs::rename(&temporary, root.join("..data")).expect("swap ..data");
+        wait_for_answer(&server, "r.example.com", &[f0(pop)]);
+    }
+    let seen = querier.finish();
+    assert!(
+        seen[0].failures.is_empty(),
+        "queries failed: {:?}",
+        seen[0].failures
+    );
+}
+
+#[test]
+/// C13: saves by rename, more than once. Each is seen: the watch is on the
+/// directory, not on the inode the first rename replaced.
+fn pin_file_saved_by_rename_repeatedly_is_followed_each_time() {
+    let server = Fixture::f0().start();
+    let pins = server.fixture().path().join("pins.toml");
+    wait_for_answer(&server, "r.example.com", &[f0("ams")]);
+    save_by_rename(&pins, &pins_with_r_at("nrt"));
+    wait_for_answer(&server, "r.example.com", &[f0("nrt")]);
+    save_by_rename(&pins, &pins_with_r_at("iad"));
+    wait_for_answer(&server, "r.example.com", &[f0("iad")]);
+    // vim-style: move the original away, write a new file, remove the old.
+    let backup = pins.with_extension("toml~");
+    std::fs::rename(&pins, &backup).expect("move the original away");
+    std::fs::write(&pins, pins_with_r_at("ams")).expect("write the new file");
+    std::fs::remove_file(&backup).expect("remove the backup");
+    wait_for_answer(&server, "r.example.com", &[f0("ams")]);
+}
+
+#[test]
+/// C15: an empty intermediate file, a syntax error and an unknown PoP are
+/// never applied; the last good table keeps serving and a good file is
+/// picked up again.
+fn half_written_or_invalid_pin_table_is_never_applied() {
+    let server = Fixture::f0().start();
+    let pins = server.fixture().path().join("pins.toml");
+    let querier = Querier::start(server.address(), &["r.example.com", "cdn.example.com"]);
+    // (a) truncate, pause, write.
+    save_in_place(&pins, &pins_with_r_at("nrt"));
+    wait_for_answer(&server, "r.example.com", &[f0("nrt")]);
+    let before = failed_reloads(&server);
+    // (b) a TOML syntax error.
+    save_by_rename(
+        &pins,
+        "[[reserved_domain]]\ndomain = \"r.example.com\"\nips = [\"iad\"",
+    );
+    wait_for_failed_reloads(&server, before + 1);
+    // (c) an unknown PoP in another entry rejects the whole file.
+    save_by_rename(
+        &pins,
+        "[[reserved_domain]]\ndomain = \"r.example.com\"\nips = [\"iad\"]\n\n[[reserved_domain]]\ndomain = \"cdn.example.com\"\nips = [\"xyz\"]\n",
+    );
+    wait_for_failed_reloads(&server, before + 2);
+    let seen = querier.finish();
+    assert_eq!(
+        server
+            .ask_udp(&query("r.example.com", RecordType::A))
+            .addresses(),
+        vec![f0("nrt")]
+    );
+    assert!(
+        seen[0].failures.is_empty(),
+        "queries failed: {:?}",
+        seen[0].failures
+    );
+    assert!(
+        seen[1].failures.is_empty(),
+        "cdn.example.com failed: {:?}",
+        seen[1].failures
+    );
+    let allowed: BTreeSet<Vec<IpAddr>> = [vec![f0("ams")], vec![f0("nrt")]].into_iter().collect();
+    assert!(
+        seen[0].answers.is_subset(&allowed),
+        "an invalid file was applied: {:?}",
+        seen[0].answers
+    );
+    // Restoring a valid file is applied.
+    save_by_rename(&pins, &pins_with_r_at("iad"));
+    wait_for_answer(&server, "r.example.com", &[f0("iad")]);
+}
+
+#[test]
+/// A zone edit is served after the debounce; a broken zone file leaves the
+/// previous zone serving and counts a failed reload.
+fn zone_file_edits_are_served_and_broken_zones_are_rejected() {
+    let server = Fixture::f0().start();
+    let zone = server.fixture().path().join("zones/example.com.zone");
+    let original = std::fs::read_to_string(&zone).expect("read the zone");
+    let querier = Querier::start(server.address(), &["www.example.com", "r.example.com"]);
+    save_by_rename(&zone, &format!("{original}new IN A 192.0.2.99\n"));
+    wait_for_answer(&server, "new.example.com", &[ip("192.0.2.99")]);
+    let before = failed_reloads(&server);
+    let generation_before = generation(&server);
+    save_by_rename(
+        &zone,
+        &format!("{original}new IN A 192.0.2.99\nbroken IN A not-an-address\n"),
+    );
+    wait_for_failed_reloads(&server, before + 1);
+    assert_eq!(
+        generation(&server),
+        generation_before,
+        "a rejected reload publishes no new generation"
+    );
+    assert_eq!(
+        server
+            .ask_udp(&query("new.example.com", RecordType::A))
+            .addresses(),
+        vec![ip("192.0.2.99")]
+    );
+    let seen = querier.finish();
+    for (name, seen) in ["www", "r"].iter().zip(&seen) {
+        assert!(
+            seen.failures.is_empty(),
+            "{name} failed: {:?}",
+            seen.failures
+        );
+    }
+}
+
+#[test]
+/// Every published snapshot has a generation, visible as CH TXT
+/// `generation.pindns` with its publication time.
+fn generation_counts_published_snapshots() {
+    let server = Fixture::f0().start();
+    let text = generation_text(&server);
+    assert!(text.starts_with("generation 1 published 20"), "{text}");
+    assert!(text.ends_with("failed-reloads 0"), "{text}");
+    let pins = server.fixture().path().join("pins.toml");
+    save_by_rename(&pins, &pins_with_r_at("nrt"));
+    wait_for_answer(&server, "r.example.com", &[f0("nrt")]);
+    assert_eq!(generation(&server), 2);
+}
+
+#[test]
+/// A pin directory of shard files: a change to one shard is read alone and
+/// served; a removed shard takes its names with it; a duplicate across
+/// shards is rejected with both places.
+fn pin_directory_shards_reload_one_file_at_a_time() {
+    let fixture = Fixture::f0();
+    fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
+    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
+    fixture.write(
+        "pins.d/b.toml",
+        "[[reserved_domain]]\ndomain = \"b.example.com\"\nips = [\"nrt\"]\n",
+    );
+    let server = fixture.start();
+    let shard = server.fixture().path().join("pins.d/b.toml");
+    wait_for_answer(&server, "b.example.com", &[f0("nrt")]);
+    save_by_rename(
+        &shard,
+        "[[reserved_domain]]\ndomain = \"b.example.com\"\nips = [\"iad\"]\n",
+    );
+    wait_for_answer(&server, "b.example.com", &[f0("iad")]);
+    let before = failed_reloads(&server);
+    save_by_rename(
+        &shard,
+        "[[reserved_domain]]\ndomain = \"r.example.com\"\nips = [\"gru\"]\n",
+    );
+    wait_for_failed_reloads(&server, before + 1);
+    assert_eq!(
+        server
+            .ask_udp(&query("r.example.com", RecordType::A))
+            .addresses(),
+        vec![f0("ams")]
+    );
+    assert_eq!(
+        server
+            .ask_udp(&query("b.example.com", RecordType::A))
+            .addresses(),
+        vec![f0("iad")]
+    );
+    std::fs::remove_file(&shard).expect("remove the shard");
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let reply = server.ask_udp(&query("b.example.com", RecordType::A));
+        if reply.rcode() == rcode::NXDOMAIN {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the removed shard's name is still served"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        server
+            .ask_udp(&query("r.example.com", RecordType::A))
+            .addresses(),
+        vec![f0("ams")]
+    );
+}
+
+#[test]
+/// SIGHUP forces a reload at once, without waiting for a file event's
+/// quiet window (here an hour long).
+fn sighup_forces_a_reload() {
+    let fixture = Fixture::f0();
+    fixture.edit_config(|config| {
+        config.replace("reload_debounce_ms = 20", "reload_debounce_ms = 3600000")
+    });
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pindns"))
+        .args(["serve", "--config"])
+        .arg(fixture.config_path())
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pindns serve");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let address = listen_address_from_log(stderr);
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind a client socket");
+    let r_answer = || {
+        ask_once(&client, address, &query("r.example.com", RecordType::A))
+            .map(|reply| reply.addresses())
+            .unwrap_or_default()
+    };
+    assert_eq!(r_answer(), vec![f0("ams")]);
+    save_by_rename(&fixture.path().join("pins.toml"), &pins_with_r_at("nrt"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        r_answer(),
+        vec![f0("ams")],
+        "the file event must wait for its quiet window"
+    );
+    let pid = child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let deadline = Instant::now() + SETTLE;
+    while r_answer() != vec![f0("nrt")] {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Reads the server's log until it says where it serves.
+fn listen_address_from_log(stderr: std::process::ChildStderr) -> SocketAddr {
+    use std::io::BufRead;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(rest) = line.split("address=").nth(1) {
+                let address = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = sender.send(address);
+            }
+        }
+    });
+    let text = receiver
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server logs its listen address");
+    text.parse().expect("a socket address in the log")
+}

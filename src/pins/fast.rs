@@ -201,3 +201,115 @@ fn targets(value: &str, line: usize) -> Option<Vec<(String, usize)>> {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::parse;
+    use crate::pins::parse_with_toml;
+
+    /// Picks one of the given lines.
+    fn one_of(lines: &[&'static str]) -> impl Strategy<Value = String> + use<> {
+        prop::sample::select(lines.to_vec()).prop_map(str::to_owned)
+    }
+
+    /// A table header, mostly the regular one.
+    fn header() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => Just("[[reserved_domain]]".to_owned()),
+            1 => one_of(&["  [[reserved_domain]]  # header comment", "[ [reserved_domain] ]", "[reserved_domain]", "[[other]]"]),
+        ]
+    }
+
+    /// A key line, regular or irregular.
+    fn key_line() -> impl Strategy<Value = String> {
+        one_of(&[
+            "domain = \"a.example.com\"",
+            "domain = \"B.Example.COM\"   # trailing comment",
+            "domain=\"c.example.com\"",
+            "domain = 'literal.example.com'",
+            "domain = \"esc\\u0061ped.example.com\"",
+            "domain = \"\"",
+            "\"domain\" = \"quoted-key.example.com\"",
+            "ips = [\"us-ohio-1\", { value = \"de-fra-1\" }]",
+            "ips = []",
+            "ips = [ ]",
+            "ips = [\"global\",]",
+            "ips = [,]",
+            "ips = [{value=\"203.0.113.10\"}]",
+            "ips = [{ value = \"x\", }]",
+            "ips = [{ value = \"x\" , other = 1 }]",
+            "ips = [\"a\" \"b\"]",
+            "ips = [\"has # hash\"]",
+            "ips = [\n  \"continued\",\n]",
+            "ttl = 30",
+            "ttl = 0",
+            "ttl = 030",
+            "ttl = +30",
+            "ttl = 1_000",
+            "ttl = 4294967296",
+            "ttl = 3.5",
+            "description = \"free text = with equals\"",
+            "description = \"it's fine\"",
+            "description = 5",
+            "id = \"rd_123\"",
+            "metadata = \"{}\"",
+            "other = 1",
+            "# a comment",
+            "",
+            "\t# tabbed comment",
+        ])
+    }
+
+    /// A pin file: tables of a domain line (usually) and other keys.
+    fn pin_file() -> impl Strategy<Value = String> {
+        let table = (
+            header(),
+            prop::option::weighted(0.85, key_line()),
+            prop::collection::vec(key_line(), 0..4),
+        )
+            .prop_map(|(header, first, rest)| {
+                let domain = first.map(|_| "domain = \"d.example.com\"".to_owned());
+                std::iter::once(header)
+                    .chain(domain)
+                    .chain(rest)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        prop::collection::vec(table, 0..5).prop_map(|tables| tables.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Whatever the fast reader accepts, TOML reads the same way; and
+        /// it accepts nothing TOML rejects.
+        #[test]
+        fn fast_reader_agrees_with_toml(text in pin_file(), crlf in any::<bool>()) {
+            let text = if crlf { text.replace('\n', "\r\n") } else { text };
+            let path: Arc<Path> = Arc::from(Path::new("pins.toml"));
+            if let Some(fast) = parse(&path, &text) {
+                match parse_with_toml(&path, &text) {
+                    Ok(full) => prop_assert_eq!(fast, full, "text:\n{}", text),
+                    Err(errors) => prop_assert!(false, "fast reader accepted what TOML rejects: {:?}\n{}", errors, text),
+                }
+            }
+        }
+    }
+
+    #[test]
+    /// The generated layout is read by the fast reader, not left to TOML.
+    fn regular_layout_takes_the_fast_path() {
+        let text = "# generated\n[[reserved_domain]]\ndomain = \"d1.example.com\"\nips = [{ value = \"us-ohio-1\" }, { value = \"de-fra-1\" }]\n\n[[reserved_domain]]\ndomain = \"d2.example.com\"  # note\nips = [\"global\"]\nttl = 30\n";
+        let path: Arc<Path> = Arc::from(Path::new("pins.toml"));
+        let entries = parse(&path, text).expect("the regular layout is read fast");
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].line, 7);
+        assert_eq!(entries[1].ttl, Some(30));
+        assert_eq!(parse_with_toml(&path, text).expect("valid TOML"), entries);
+    }
+}

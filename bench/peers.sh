@@ -32,7 +32,7 @@
 #   PEERS        peer instances (default "knot-1t gdnsd-1t"; add
 #                pdns-geoip-1t bind-1t for PowerDNS and BIND)
 #   MAX_WAIT     seconds to wait before a run while foreign processes use
-#                >= 10% CPU (default 20; the load is recorded either way)
+#                >= 10% CPU (default 5; the load is recorded either way)
 #   KEEP=1       leave the servers running at the end
 # Output: $WORK/results/<stamp>/{results.tsv,verify.tsv,rss.tsv,summary.md}
 set -uo pipefail
@@ -44,7 +44,7 @@ ROUNDS=${ROUNDS:-5}; DUR=${DUR:-10}; RATE=${RATE:-50000}
 ECS_LIST=${ECS_LIST:-"ecs-de ecs-de6 noecs"}
 SCALES=${SCALES-"10 10000 100000 1000000"}; PER_SHARD=${PER_SHARD:-3906}
 TCP=${TCP:-1}; TCP_RATE=${TCP_RATE:-20000}; GEO_ONLY=${GEO_ONLY:-1}
-PEERS=${PEERS:-"knot-1t gdnsd-1t"}; MAX_WAIT=${MAX_WAIT:-20}
+PEERS=${PEERS:-"knot-1t gdnsd-1t"}; MAX_WAIT=${MAX_WAIT:-5}
 SERVER_CPU=0; CLIENT_CPU=1
 export SERVER_CPU CLIENT_CPU
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)

@@ -150,10 +150,14 @@ impl PinTable {
             Some(entries) => compile_shard(entries, shard, config, zones, &mut policies),
             None => CompiledShard::default(),
         };
+        let mut shards = (*self.shards).clone();
+        if existing.is_none() {
+            shards.push(Arc::from(path));
+        }
         let mut errors = compiled.errors.clone();
         for (name, slot) in &compiled.exact {
             if let Some(other) = self.exact.get(name).filter(|other| other.shard != shard) {
-                errors.push(self.duplicate(name, false, other, slot));
+                errors.push(duplicate(&shards, name, false, other, slot));
             }
         }
         for (name, slot) in &compiled.wildcards {
@@ -162,31 +166,23 @@ impl PinTable {
                 .get(name)
                 .filter(|other| other.shard != shard)
             {
-                errors.push(self.duplicate(name, true, other, slot));
+                errors.push(duplicate(&shards, name, true, other, slot));
             }
         }
         let (_, duplicates) =
             NameIndex::from_distinct(compiled.exact.clone(), |a: &Slot, b: &Slot| {
                 a.line <= b.line
             });
+        for (name, first, second) in duplicates {
+            errors.push(duplicate(&shards, &name, false, &first, &second));
+        }
         let mut seen_wildcards: FxHashMap<&[u8], &Slot> = FxHashMap::default();
         for (name, slot) in &compiled.wildcards {
             if let Some(first) = seen_wildcards.insert(name, slot) {
-                errors.push(self.duplicate(name, true, first, slot));
+                errors.push(duplicate(&shards, name, true, first, slot));
             }
         }
-        let mut shards = (*self.shards).clone();
-        if existing.is_none() {
-            shards.push(Arc::from(path));
-        }
         let next_paths = Arc::new(shards);
-        let with_paths = Self {
-            shards: next_paths.clone(),
-            ..self.clone()
-        };
-        for (name, first, second) in duplicates {
-            errors.push(with_paths.duplicate(&name, false, &first, &second));
-        }
         if !errors.is_empty() {
             errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             return Err(errors);
@@ -206,33 +202,22 @@ impl PinTable {
             .map(|(name, slot)| (name.clone(), *slot))
             .collect();
         let mut diff = PinDiff::default();
-        let policy_of = |slot: &Slot, list: &Policies| list.list.get(slot.policy as usize).cloned();
-        for (map_new, map_old, wildcard) in [
+        for (new, before, wildcard) in [
             (&compiled.exact, &old, false),
             (&compiled.wildcards, &old_wildcards, true),
         ] {
-            let show = |name: &[u8]| {
-                let text = wire_name_to_string(name);
-                if wildcard { format!("*.{text}") } else { text }
-            };
-            for (name, slot) in map_new {
-                match map_old.get(name) {
-                    None => diff.added.push(show(name)),
-                    Some(before)
-                        if policy_of(before, &self.policies) != policy_of(slot, &policies) =>
-                    {
-                        diff.changed.push(show(name));
-                    }
-                    Some(_) => {}
-                }
-            }
-            let new_names: rustc_hash::FxHashSet<&[u8]> =
-                map_new.iter().map(|(name, _)| &**name).collect();
-            for name in map_old.keys() {
-                if !new_names.contains(&**name) {
-                    diff.removed.push(show(name));
-                }
-            }
+            let new_map: FxHashMap<&[u8], &Slot> =
+                new.iter().map(|(name, slot)| (&**name, slot)).collect();
+            diff_names(
+                &mut diff,
+                wildcard,
+                new_map
+                    .iter()
+                    .map(|(name, slot)| (*name, policy_in(&policies, slot))),
+                |name| before.get(name).map(|slot| policy_in(&self.policies, slot)),
+                before.keys().map(|name| &**name),
+                |name| new_map.contains_key(name),
+            );
         }
         diff.sort();
 
@@ -272,66 +257,29 @@ impl PinTable {
         Ok((next, compiled.warnings, diff))
     }
 
-    /// The error for a name given twice.
-    fn duplicate(&self, name: &[u8], wildcard: bool, first: &Slot, second: &Slot) -> Diagnostic {
-        let file = |slot: &Slot| {
-            self.shards
-                .get(slot.shard as usize)
-                .map_or_else(|| Path::new("?").into(), Arc::clone)
-        };
-        let text = wire_name_to_string(name);
-        let text = text.strip_suffix('.').unwrap_or(&text);
-        let shown = if wildcard {
-            format!("*.{text}")
-        } else {
-            text.to_owned()
-        };
-        Diagnostic::new(
-            &file(second),
-            Some(second.line as usize),
-            format!(
-                "duplicate domain '{shown}' (first at {}:{})",
-                file(first).display(),
-                first.line
-            ),
-        )
-    }
-
     /// Names added, removed and changed from `old` to `self`.
     pub fn diff(&self, old: &Self) -> PinDiff {
         let mut diff = PinDiff::default();
-        let show = |name: &[u8], wildcard: bool| {
-            let text = wire_name_to_string(name);
-            if wildcard { format!("*.{text}") } else { text }
-        };
-        for (name, slot) in self.exact.iter() {
-            match old.exact.get(name) {
-                None => diff.added.push(show(name, false)),
-                Some(before) if old.policy(before) != self.policy(slot) => {
-                    diff.changed.push(show(name, false))
-                }
-                Some(_) => {}
-            }
-        }
-        for (name, _) in old.exact.iter() {
-            if self.exact.get(name).is_none() {
-                diff.removed.push(show(name, false));
-            }
-        }
-        for (name, slot) in self.wildcards.iter() {
-            match old.wildcards.get(name) {
-                None => diff.added.push(show(name, true)),
-                Some(before) if old.policy(before) != self.policy(slot) => {
-                    diff.changed.push(show(name, true))
-                }
-                Some(_) => {}
-            }
-        }
-        for name in old.wildcards.keys() {
-            if !self.wildcards.contains_key(name) {
-                diff.removed.push(show(name, true));
-            }
-        }
+        diff_names(
+            &mut diff,
+            false,
+            self.exact
+                .iter()
+                .map(|(name, slot)| (name, self.policy(slot))),
+            |name| old.exact.get(name).map(|slot| old.policy(slot)),
+            old.exact.iter().map(|(name, _)| name),
+            |name| self.exact.get(name).is_some(),
+        );
+        diff_names(
+            &mut diff,
+            true,
+            self.wildcards
+                .iter()
+                .map(|(name, slot)| (&**name, self.policy(slot))),
+            |name| old.wildcards.get(name).map(|slot| old.policy(slot)),
+            old.wildcards.keys().map(|name| &**name),
+            |name| self.wildcards.contains_key(name),
+        );
         diff.sort();
         diff
     }
@@ -339,6 +287,71 @@ impl PinTable {
     /// The shard files, in index order.
     pub fn shard_files(&self) -> &[Arc<Path>] {
         &self.shards
+    }
+}
+
+/// The error for a name given twice, naming both places.
+fn duplicate(
+    shards: &[Arc<Path>],
+    name: &[u8],
+    wildcard: bool,
+    first: &Slot,
+    second: &Slot,
+) -> Diagnostic {
+    let file = |slot: &Slot| {
+        shards
+            .get(slot.shard as usize)
+            .map_or_else(|| Path::new("?").into(), Arc::clone)
+    };
+    let text = wire_name_to_string(name);
+    let text = text.strip_suffix('.').unwrap_or(&text);
+    let shown = if wildcard {
+        format!("*.{text}")
+    } else {
+        text.to_owned()
+    };
+    Diagnostic::new(
+        &file(second),
+        Some(second.line as usize),
+        format!(
+            "duplicate domain '{shown}' (first at {}:{})",
+            file(first).display(),
+            first.line
+        ),
+    )
+}
+
+/// The policy a slot names in a policy list.
+fn policy_in<'p>(list: &'p Policies, slot: &Slot) -> Option<&'p Policy> {
+    list.list.get(slot.policy as usize)
+}
+
+/// Adds to `diff` the names of `new` (with their policies) that `old_get`
+/// does not know or knows with another policy, and the names of `old`
+/// that `new_has` does not know.
+fn diff_names<'n>(
+    diff: &mut PinDiff,
+    wildcard: bool,
+    new: impl Iterator<Item = (&'n [u8], Option<&'n Policy>)>,
+    old_get: impl Fn(&[u8]) -> Option<Option<&'n Policy>>,
+    old: impl Iterator<Item = &'n [u8]>,
+    new_has: impl Fn(&[u8]) -> bool,
+) {
+    let show = |name: &[u8]| {
+        let text = wire_name_to_string(name);
+        if wildcard { format!("*.{text}") } else { text }
+    };
+    for (name, policy) in new {
+        match old_get(name) {
+            None => diff.added.push(show(name)),
+            Some(before) if before != policy => diff.changed.push(show(name)),
+            Some(_) => {}
+        }
+    }
+    for name in old {
+        if !new_has(name) {
+            diff.removed.push(show(name));
+        }
     }
 }
 
@@ -414,12 +427,12 @@ impl<'c> TableBuilder<'c> {
             shards: Arc::new(paths),
         };
         for (name, first, second) in duplicates {
-            errors.push(table.duplicate(&name, false, &first, &second));
+            errors.push(duplicate(&table.shards, &name, false, &first, &second));
         }
         let mut wildcard_map: FxHashMap<Box<[u8]>, Slot> = FxHashMap::default();
         for (name, slot) in wildcards {
             match wildcard_map.get(&name) {
-                Some(first) => errors.push(table.duplicate(&name, true, first, &slot)),
+                Some(first) => errors.push(duplicate(&table.shards, &name, true, first, &slot)),
                 None => {
                     wildcard_map.insert(name, slot);
                 }
@@ -480,5 +493,96 @@ fn count_ancestors(
                 interior.remove(suffix);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::PinTable;
+    use crate::config::Config;
+    use crate::pins::parse_pin_text;
+    use crate::wire::NameKey;
+    use crate::zones::{ZoneSet, parse_zone};
+
+    /// The shipped configuration and zone.
+    fn world() -> (Config, ZoneSet) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("config.toml")).expect("config.toml");
+        let config = Config::parse(&root.join("config.toml"), &text).expect("valid config");
+        let zone_text = std::fs::read_to_string(root.join("zones/example.com.zone")).expect("zone");
+        let zone = parse_zone(Path::new("example.com.zone"), &zone_text).expect("valid zone");
+        (config, ZoneSet::new(vec![zone]))
+    }
+
+    /// A shard's entries from pin text.
+    fn shard(path: &str, text: &str) -> (Arc<Path>, Vec<crate::pins::PinEntry>) {
+        (
+            Arc::from(Path::new(path)),
+            parse_pin_text(Path::new(path), text).expect("valid pins"),
+        )
+    }
+
+    /// A reserved domain entry.
+    fn entry(domain: &str, pop: &str) -> String {
+        format!("[[reserved_domain]]\ndomain = \"{domain}\"\nips = [\"{pop}\"]\n")
+    }
+
+    #[test]
+    /// Replacing one shard reports exactly the added, removed and changed
+    /// names, and the other shard's names keep their answers.
+    fn replacing_a_shard_reports_what_changed() {
+        let (config, zones) = world();
+        let a = shard(
+            "a.toml",
+            &(entry("a1.example.com", "de-fra-1") + &entry("a2.example.com", "global")),
+        );
+        let b = shard(
+            "b.toml",
+            &(entry("b1.example.com", "us-ohio-1") + &entry("b2.example.com", "us-ohio-1")),
+        );
+        let (table, _) = PinTable::build(vec![a, b], &config, &zones).expect("valid table");
+        let replacement =
+            entry("b1.example.com", "jp-tokyo-1") + &entry("b3.example.com", "global");
+        let new_entries = parse_pin_text(Path::new("b.toml"), &replacement).expect("valid pins");
+        let (next, _, diff) = table
+            .with_shard(Path::new("b.toml"), Some(new_entries), &config, &zones)
+            .expect("valid update");
+        assert_eq!(diff.added, vec!["b3.example.com.".to_owned()]);
+        assert_eq!(diff.removed, vec!["b2.example.com.".to_owned()]);
+        assert_eq!(diff.changed, vec!["b1.example.com.".to_owned()]);
+        assert_eq!(next.len(), 4);
+        let a1 = NameKey::from_text("a1.example.com").expect("name");
+        assert_eq!(
+            next.lookup(&a1).map(|(policy, _)| policy.targets.clone()),
+            Some(vec!["de-fra-1".to_owned()])
+        );
+        assert_eq!(next.diff(&table), diff);
+        let b2 = NameKey::from_text("b2.example.com").expect("name");
+        assert!(next.lookup(&b2).is_none());
+        assert!(table.lookup(&b2).is_some(), "the old table is unchanged");
+    }
+
+    #[test]
+    /// A name another shard already holds is rejected with both places.
+    fn a_duplicate_across_shards_names_both_places() {
+        let (config, zones) = world();
+        let a = shard("a.toml", &entry("a1.example.com", "de-fra-1"));
+        let (table, _) = PinTable::build(vec![a], &config, &zones).expect("valid table");
+        let clash = parse_pin_text(
+            Path::new("b.toml"),
+            &format!("# clash\n{}", entry("a1.example.com", "global")),
+        )
+        .expect("valid pins");
+        let errors = table
+            .with_shard(Path::new("b.toml"), Some(clash), &config, &zones)
+            .expect_err("a duplicate");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].to_string(),
+            "b.toml:3: duplicate domain 'a1.example.com' (first at a.toml:2)"
+        );
     }
 }

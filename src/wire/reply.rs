@@ -174,7 +174,7 @@ impl<'b> Reply<'b> {
 
     /// Counts one more record in `section` and updates the header.
     fn count(&mut self, section: Section) {
-        self.counts[section as usize] += 1;
+        self.counts[section as usize] = self.counts[section as usize].saturating_add(1);
         self.write_counts();
     }
 
@@ -222,7 +222,7 @@ impl<'b> Reply<'b> {
         }
         let rdata_len = (self.buffer.len() - length_at - 2) as u16;
         self.buffer[length_at..length_at + 2].copy_from_slice(&rdata_len.to_be_bytes());
-        let additional = self.counts[Section::Additional as usize] + 1;
+        let additional = self.counts[Section::Additional as usize].saturating_add(1);
         self.buffer[10..12].copy_from_slice(&additional.to_be_bytes());
     }
 }

@@ -65,7 +65,10 @@ impl Reloader {
         let watcher = watch(&snapshot, trigger.clone());
         let thread = std::thread::Builder::new()
             .name("reload".to_owned())
-            .spawn(move || run(&live, &triggers, debounce))
+            .spawn(move || {
+                lower_priority();
+                run(&live, &triggers, debounce);
+            })
             .map_err(|error| tracing::error!(%error, "cannot start the reload thread"))
             .ok();
         Self {
@@ -86,6 +89,21 @@ impl Reloader {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Lowers the calling thread's CPU priority (nice 10), so that building a
+/// large snapshot yields the cores to the query workers; the threads it
+/// starts to parse shards inherit it.
+fn lower_priority() {
+    // SAFETY: gettid has no preconditions; setpriority on our own thread
+    // id only changes this thread's nice value.
+    let result = unsafe {
+        let thread = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, 10)
+    };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the reload thread's priority");
     }
 }
 

@@ -658,13 +658,9 @@ pub(crate) fn check_zone(snapshot: &Snapshot, data: &[u8]) -> Result<(), String>
     let apex = zone.apex.clone();
     let owners: Vec<Box<[u8]>> = zone.nodes.keys().take(8).cloned().collect();
     let served = Snapshot {
-        generation: snapshot.generation,
-        published_at: snapshot.published_at,
-        config: snapshot.config.clone(),
-        geo: snapshot.geo.clone(),
         zones: Arc::new(ZoneSet::new(vec![zone])),
         pins: Arc::new(PinTable::default()),
-        failed_reloads: 0,
+        ..snapshot.clone()
     };
     for owner in std::iter::once(apex).chain(owners) {
         for qtype in [1u16, 2, 5, 6, 15, 16, 28, 255] {

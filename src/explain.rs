@@ -142,9 +142,25 @@ pub fn explain(snapshot: &Snapshot, question: &Question) -> Result<String, Strin
                     always.join(", ")
                 );
             }
+            let dedicated = policy.targets.iter().any(|target| {
+                target
+                    .parse::<IpAddr>()
+                    .is_ok_and(|address| question.family.holds(&address.to_canonical()))
+            });
+            if dedicated {
+                let _ = writeln!(
+                    out,
+                    "dedicated:  the domain's dedicated {qtype} addresses replace the shared ones; homed ones are steered like their PoP"
+                );
+            }
             let why = match (choice.pop, location) {
                 _ if choice.is_empty() => "no address of this family is allowed: NODATA".to_owned(),
-                (None, _) => "unhomed dedicated IPs only".to_owned(),
+                (None, _) => {
+                    "unhomed dedicated IPs only: the same answer for every client".to_owned()
+                }
+                _ if plan.candidates.count_ones() == 1 => {
+                    "the only candidate: the same answer for every client (ECS scope 0)".to_owned()
+                }
                 (Some(_), Some(at)) => {
                     let nearest_overall = pops.iter().min_by(|a, b| {
                         distance_km(at, a.location).total_cmp(&distance_km(at, b.location))

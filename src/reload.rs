@@ -309,12 +309,23 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
             // The diff of a full reload walks both tables: done after the
             // swap, so that it never delays the new answers.
             let diff = diff.unwrap_or_else(|| next.pins.diff(&current.pins));
+            let zone_changes = if Arc::ptr_eq(&next.zones, &current.zones) {
+                "none".to_owned()
+            } else {
+                let changes = next.zones.diff(&current.zones);
+                if changes.is_empty() {
+                    "none".to_owned()
+                } else {
+                    changes.join(" ")
+                }
+            };
             tracing::info!(
                 generation,
                 domains,
                 zones,
                 scope = if matches!(scope, Scope::Full) { "full" } else { "shards" },
                 changes = %diff.summary(),
+                zone_changes = %zone_changes,
                 build_ms,
                 "published new snapshot"
             );

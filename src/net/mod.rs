@@ -48,7 +48,9 @@ pub async fn start(
     let mut bound = Vec::with_capacity(addresses.len());
     let mut udp_threads = Vec::new();
     for &address in addresses {
-        let (sockets, listener) = bind_pair(address, udp_workers).await?;
+        let (sockets, listener) = bind_pair(address, udp_workers).await.map_err(|error| {
+            io::Error::new(error.kind(), format!("cannot bind {address}: {error}"))
+        })?;
         let local = listener.local_addr()?;
         bound.push(local);
         udp_threads.extend(udp::spawn(sockets, live.clone(), stop_udp.clone())?);
@@ -128,7 +130,15 @@ pub fn query_generation(server: SocketAddr) -> io::Result<String> {
     query.extend_from_slice(&[0, 16, 0, 3]);
     socket.send_to(&query, server)?;
     let mut reply = [0u8; 1500];
-    let (length, _) = socket.recv_from(&mut reply)?;
+    let (length, _) = socket
+        .recv_from(&mut reply)
+        .map_err(|error| match error.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no answer within 2 s (is pindns serving there?)",
+            ),
+            _ => error,
+        })?;
     let reply = &reply[..length];
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
     if reply.len() < 12 || reply[..2] != query[..2] || reply[3] & 0x0F != 0 || reply[6..8] == [0, 0]

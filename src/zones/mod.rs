@@ -182,6 +182,37 @@ impl ZoneSet {
         self.zones.values()
     }
 
+    /// What changed from `old`: zones added (`+`), removed (`-`) and
+    /// changed (with their serials), by apex.
+    pub fn diff(&self, old: &Self) -> Vec<String> {
+        let name = |apex: &[u8]| crate::wire::name::wire_name_to_string(apex);
+        let mut changes: Vec<String> = Vec::new();
+        for (apex, zone) in &self.zones {
+            match old.zones.get(apex) {
+                None => changes.push(format!("+{}", name(apex))),
+                Some(before)
+                    if before.nodes != zone.nodes || before.soa_rdata != zone.soa_rdata =>
+                {
+                    changes.push(format!(
+                        "{} (serial {} -> {})",
+                        name(apex),
+                        before.serial,
+                        zone.serial
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        changes.extend(
+            old.zones
+                .keys()
+                .filter(|apex| !self.zones.contains_key(*apex))
+                .map(|apex| format!("-{}", name(apex))),
+        );
+        changes.sort();
+        changes
+    }
+
     /// Number of zones.
     pub fn len(&self) -> usize {
         self.zones.len()

@@ -244,8 +244,7 @@ pub struct Config {
 impl Config {
     /// Reads and validates a configuration file; every problem is reported.
     pub fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| vec![Diagnostic::new(path, None, format!("cannot read: {error}"))])?;
+        let text = crate::diagnostics::read_text_file(path).map_err(|error| vec![error])?;
         Self::parse(path, &text)
     }
 

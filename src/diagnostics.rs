@@ -34,6 +34,19 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Reads a text file the loaders accept: a regular file (after following
+/// links) in UTF-8. A FIFO or a device would block or never end, so they
+/// are refused before they are opened.
+pub fn read_text_file(path: &Path) -> Result<String, Diagnostic> {
+    let metadata = std::fs::metadata(path)
+        .map_err(|error| Diagnostic::new(path, None, format!("cannot read: {error}")))?;
+    if !metadata.is_file() {
+        return Err(Diagnostic::new(path, None, "not a regular file"));
+    }
+    std::fs::read_to_string(path)
+        .map_err(|error| Diagnostic::new(path, None, format!("cannot read: {error}")))
+}
+
 /// The 1-based line holding byte `offset` of `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());

@@ -362,7 +362,7 @@ fn unfinished_pin_write(pins: &Path, scope: &Scope) -> Option<String> {
     };
     let sharded = pins.is_dir();
     files.iter().find_map(|file| match std::fs::metadata(file) {
-        Ok(metadata) if metadata.len() == 0 => Some(format!(
+        Ok(metadata) if metadata.is_file() && metadata.len() == 0 => Some(format!(
             "{} is empty (a write in progress?)",
             file.display()
         )),

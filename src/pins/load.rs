@@ -219,8 +219,7 @@ pub fn load_pins(path: &Path) -> Result<Vec<PinEntry>, Vec<Diagnostic>> {
 
 /// Reads and parses one pin file.
 pub fn read_pin_file(path: &Path) -> Result<Vec<PinEntry>, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| vec![Diagnostic::new(path, None, format!("cannot read: {error}"))])?;
+    let text = crate::diagnostics::read_text_file(path).map_err(|error| vec![error])?;
     parse_pin_text(path, &text)
 }
 

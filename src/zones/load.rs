@@ -70,8 +70,7 @@ pub fn load_zone_dir(dir: &Path) -> Result<Vec<Zone>, Vec<Diagnostic>> {
 /// Loads one zone file. Its origin is its `$ORIGIN`, else its file name
 /// without `.zone`.
 pub fn load_zone_file(path: &Path) -> Result<Zone, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| vec![Diagnostic::new(path, None, format!("cannot read: {error}"))])?;
+    let text = crate::diagnostics::read_text_file(path).map_err(|error| vec![error])?;
     parse_zone(path, &text)
 }
 

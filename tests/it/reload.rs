@@ -560,3 +560,28 @@ fn listen_address_from_log(stderr: std::process::ChildStderr) -> SocketAddr {
         .expect("the server logs its listen address");
     text.parse().expect("a socket address in the log")
 }
+
+#[test]
+/// A pin file replaced by a FIFO (or a device) is refused before it is
+/// opened: reading it would block the reloader forever.
+fn pin_file_that_is_not_a_regular_file_is_refused_without_blocking() {
+    let server = Fixture::f0().start();
+    let pins = server.fixture().path().join("pins.toml");
+    let before = failed_reloads(&server);
+    std::fs::remove_file(&pins).expect("remove the pin file");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&pins)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo failed");
+    wait_for_failed_reloads(&server, before + 1);
+    assert_eq!(
+        server
+            .ask_udp(&query("r.example.com", RecordType::A))
+            .addresses(),
+        vec![f0("ams")]
+    );
+    std::fs::remove_file(&pins).expect("remove the FIFO");
+    std::fs::write(&pins, pins_with_r_at("nrt")).expect("write the pin file");
+    wait_for_answer(&server, "r.example.com", &[f0("nrt")]);
+}

@@ -14,6 +14,9 @@ use toml::Spanned;
 
 use crate::diagnostics::{Diagnostic, line_of};
 
+/// Largest TTL (RFC 2181 §8: TTLs are 31-bit values).
+pub const MAX_TTL: u32 = 0x7FFF_FFFF;
+
 /// Most PoPs a configuration may define: PoP sets are 64-bit masks.
 pub const MAX_POPS: usize = 64;
 
@@ -223,6 +226,10 @@ pub struct Config {
     pub zones_dir: PathBuf,
     /// Pin table file or directory (resolved likewise).
     pub pins: PathBuf,
+    /// Whether the pin table is a directory of shards. Decided once, when
+    /// the configuration is read: a reload never turns a single-file table
+    /// into a (possibly empty) directory or back.
+    pub pins_sharded: bool,
     /// Server settings.
     pub server: ServerSettings,
     /// TTL of steered answers when a domain sets none.
@@ -341,12 +348,20 @@ impl Config {
                 match pop_index.get(member) {
                     Some(&index) if !ordered.contains(&index) => ordered.push(index),
                     Some(_) => {}
+                    None if file.aliases.contains_key(member) => error_at(
+                        &mut errors,
+                        at,
+                        format!("alias '{name}' names the alias '{member}': list PoP codes"),
+                    ),
                     None => error_at(
                         &mut errors,
                         at,
                         format!("alias '{name}' names unknown PoP '{member}'"),
                     ),
                 }
+            }
+            if members.get_ref().is_empty() {
+                error_at(&mut errors, at, format!("alias '{name}' names no PoP"));
             }
             aliases.insert(
                 name.clone(),
@@ -447,6 +462,23 @@ impl Config {
         }
 
         let default_ttl = file.defaults.ttl.unwrap_or(60);
+        if default_ttl > MAX_TTL {
+            error_at(
+                &mut errors,
+                None,
+                format!("[defaults] ttl {default_ttl} is above {MAX_TTL} (RFC 2181 §8)"),
+            );
+        }
+        let idle_timeout = file.server.tcp_idle_timeout.unwrap_or(10.0);
+        if !(0.1..=3600.0).contains(&idle_timeout) {
+            error_at(
+                &mut errors,
+                None,
+                format!(
+                    "[server] tcp_idle_timeout {idle_timeout} is not between 0.1 and 3600 seconds"
+                ),
+            );
+        }
         let server = ServerSettings {
             identity: file.server.identity.clone(),
             version: file.server.version.clone(),
@@ -457,12 +489,12 @@ impl Config {
                 .map(|text| text.as_bytes().to_vec()),
             udp_workers: file.server.udp_workers.unwrap_or(0),
             tcp_max_connections: file.server.tcp_max_connections.unwrap_or(512),
-            tcp_idle_timeout: Duration::from_secs_f64(
-                file.server
-                    .tcp_idle_timeout
-                    .unwrap_or(10.0)
-                    .clamp(0.1, 3600.0),
-            ),
+            // NaN fails the range check above; the clamp keeps this total.
+            tcp_idle_timeout: Duration::from_secs_f64(if idle_timeout.is_nan() {
+                10.0
+            } else {
+                idle_timeout.clamp(0.1, 3600.0)
+            }),
             reload_debounce: Duration::from_millis(file.server.reload_debounce_ms.unwrap_or(50)),
         };
 
@@ -474,6 +506,7 @@ impl Config {
             listen,
             zones_dir: base.join(&file.zones_dir),
             pins: base.join(&file.pins),
+            pins_sharded: base.join(&file.pins).is_dir(),
             server,
             default_ttl,
             geo_database: file
@@ -487,6 +520,15 @@ impl Config {
             aliases,
             dedicated_homes,
         })
+    }
+
+    /// Where the pin table lives, as decided at start.
+    pub fn pin_source(&self) -> crate::pins::PinSource {
+        if self.pins_sharded {
+            crate::pins::PinSource::Directory(self.pins.clone())
+        } else {
+            crate::pins::PinSource::File(self.pins.clone())
+        }
     }
 
     /// Index of the PoP with this code.

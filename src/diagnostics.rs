@@ -34,14 +34,28 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Largest configuration, zone or pin file read (a pin directory holds
+/// any number of them).
+pub const MAX_TEXT_FILE: u64 = 1 << 30;
+
 /// Reads a text file the loaders accept: a regular file (after following
-/// links) in UTF-8. A FIFO or a device would block or never end, so they
+/// links) in UTF-8, of at most [`MAX_TEXT_FILE`] bytes. A FIFO or a device would block or never end, so they
 /// are refused before they are opened.
 pub fn read_text_file(path: &Path) -> Result<String, Diagnostic> {
     let metadata = std::fs::metadata(path)
         .map_err(|error| Diagnostic::new(path, None, format!("cannot read: {error}")))?;
     if !metadata.is_file() {
         return Err(Diagnostic::new(path, None, "not a regular file"));
+    }
+    if metadata.len() > MAX_TEXT_FILE {
+        return Err(Diagnostic::new(
+            path,
+            None,
+            format!(
+                "larger than {} MiB: split it (zones into files, pins into a directory of shards)",
+                MAX_TEXT_FILE >> 20
+            ),
+        ));
     }
     std::fs::read_to_string(path)
         .map_err(|error| Diagnostic::new(path, None, format!("cannot read: {error}")))

@@ -86,8 +86,16 @@ impl Reloader {
     /// Stops the reload thread.
     pub fn stop(mut self) {
         let _ = self.trigger.send(Trigger::Stop);
+        // Wait a moment for a reload in progress, but never let one stuck
+        // on a file keep the server from stopping.
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -150,7 +158,7 @@ fn watched_directories(snapshot: &Snapshot) -> Vec<PathBuf> {
     if let Some(parent) = pins.parent() {
         directories.push(non_empty(parent));
     }
-    if pins.is_dir() {
+    if snapshot.config.pins_sharded {
         directories.push(pins.clone());
     }
     directories.sort();
@@ -181,7 +189,7 @@ impl RelevantPaths {
         let pins = &snapshot.config.pins;
         Self {
             pins_name: pins.file_name().map(std::ffi::OsStr::to_os_string),
-            pins_dir: pins.is_dir().then(|| pins.clone()),
+            pins_dir: snapshot.config.pins_sharded.then(|| pins.clone()),
         }
     }
 
@@ -252,8 +260,8 @@ fn run(live: &Live, triggers: &Receiver<Trigger>, debounce: Duration) {
         if first == Trigger::Stop {
             return;
         }
-        let pins = live.snapshot().config.pins.clone();
-        let pin_dir = pins.is_dir().then_some(pins.as_path());
+        let config = live.snapshot().config.clone();
+        let pin_dir = config.pins_sharded.then_some(config.pins.as_path());
         let mut scope = Scope::Shards(Vec::new());
         scope.add(&first, pin_dir);
         // Wait for a quiet window so that a file written in several steps
@@ -278,7 +286,7 @@ fn run(live: &Live, triggers: &Receiver<Trigger>, debounce: Duration) {
 pub fn reload(live: &Live, scope: &Scope) -> Outcome {
     let started = Instant::now();
     let current = live.snapshot_arc();
-    if let Some(reason) = unfinished_pin_write(&current.config.pins, scope) {
+    if let Some(reason) = unfinished_pin_write(&current.config, scope) {
         tracing::warn!(reason = %reason, "pin table not ready; the last good table keeps serving");
         return Outcome::Deferred(reason);
     }
@@ -351,23 +359,24 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
 
 /// Why the pin table cannot be read yet, if so: a zero-byte file is a
 /// write in progress, and a missing pin file (not a shard: removing a
-/// shard removes its names) may be mid-rename or mid-swap.
-fn unfinished_pin_write(pins: &Path, scope: &Scope) -> Option<String> {
+/// shard removes its names) may be mid-rename or mid-swap. Anything else
+/// wrong with the files is for the loader to reject, and to count.
+fn unfinished_pin_write(config: &crate::config::Config, scope: &Scope) -> Option<String> {
     let files = match scope {
         Scope::Shards(files) => files.clone(),
-        Scope::Full => match crate::pins::PinSource::at(pins).files() {
-            Ok(files) => files,
-            Err(error) => return Some(error.to_string()),
-        },
+        Scope::Full => config.pin_source().files().unwrap_or_default(),
     };
-    let sharded = pins.is_dir();
     files.iter().find_map(|file| match std::fs::metadata(file) {
         Ok(metadata) if metadata.is_file() && metadata.len() == 0 => Some(format!(
             "{} is empty (a write in progress?)",
             file.display()
         )),
-        Ok(_) => None,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound && sharded => None,
-        Err(error) => Some(format!("{}: {error}", file.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !config.pins_sharded => {
+            Some(format!(
+                "{} is missing (a rename or swap in progress?)",
+                file.display()
+            ))
+        }
+        _ => None,
     })
 }

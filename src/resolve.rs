@@ -96,6 +96,7 @@ fn answer_query(
         _ => client,
     };
     let mut reply = Reply::start(out, query.id, query.flags, query.question_bytes());
+    reply.limit_to(size_limit);
     let mut steering = Steering::default();
     match query.qclass {
         class::IN => answer_in(snapshot, query, location_address, &mut reply, &mut steering),
@@ -142,7 +143,11 @@ fn answer_in(
     let mut name = query.name.clone();
     let mut owner = Owner::Pointer(QUESTION_NAME_OFFSET);
     let mut zone: &Zone = zone;
-    for _ in 0..MAX_CNAME_CHAIN {
+    // Names already answered in this chain, by hash: a loop (a → b → a)
+    // ends the answer instead of repeating its records.
+    let mut visited = [0u64; MAX_CNAME_CHAIN];
+    for hop in 0..MAX_CNAME_CHAIN {
+        visited[hop] = name_hash(&name);
         match answer_name(
             snapshot,
             query,
@@ -155,6 +160,9 @@ fn answer_in(
         ) {
             Step::Done => return,
             Step::Follow(target, target_owner) => {
+                if visited[..=hop].contains(&name_hash(&target)) {
+                    return;
+                }
                 let Some((next_zone, _)) = snapshot.zones.find(&target) else {
                     // The target is not ours: the resolver follows it.
                     return;
@@ -165,6 +173,12 @@ fn answer_in(
             }
         }
     }
+}
+
+/// A hash of a name's lookup key, to recognise it again in a chain.
+fn name_hash(name: &NameKey) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(name.as_bytes())
 }
 
 /// What to do after answering one name of a CNAME chain.

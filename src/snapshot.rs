@@ -64,13 +64,13 @@ impl Snapshot {
         let zones = match zone_list {
             Ok(zone_list) => ZoneSet::new(zone_list),
             Err(mut errors) => {
-                if let Err(pin_errors) = pins::load_shards(&config.pins) {
+                if let Err(pin_errors) = pins::load_shards(&config.pin_source()) {
                     errors.extend(pin_errors);
                 }
                 return Err(errors);
             }
         };
-        let (pins, warnings) = pins::load_table(&config.pins, &config, &zones)?;
+        let (pins, warnings) = pins::load_table(&config.pin_source(), &config, &zones)?;
         Ok(Loaded {
             snapshot: Self {
                 generation,

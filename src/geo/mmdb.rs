@@ -80,6 +80,10 @@ impl RawRecord<'_> {
             None => self.latitude.zip(self.longitude),
         };
         if let Some((latitude, longitude)) = pair {
+            // Coordinates off the globe (or NaN) place nobody.
+            if !((-90.0..=90.0).contains(&latitude) && (-180.0..=180.0).contains(&longitude)) {
+                return None;
+            }
             return Some((
                 Coordinates {
                     latitude,
@@ -253,6 +257,11 @@ impl CompiledDatabase {
         compiled.ipv4_jump = compiled.jump_table(compiled.ipv4_root, compiled.ipv4_depth, 96);
         if is_ipv6_tree {
             compiled.ipv6_jump = compiled.jump_table(0, 0, 0);
+        }
+        if compiled.cells.is_empty() {
+            return Err(MmdbError::Format(
+                "no record gives a location (coordinates or a known country)".to_owned(),
+            ));
         }
         Ok(compiled)
     }

@@ -86,13 +86,32 @@ async fn bind_pair(
             .map(std::net::UdpSocket::local_addr)
             .transpose()?
             .unwrap_or(address);
-        match TcpListener::bind(udp_address).await {
+        match tcp_listener(udp_address) {
             Ok(listener) => return Ok((sockets, listener)),
             Err(error) if address.port() == 0 => last_error = Some(error),
             Err(error) => return Err(error),
         }
     }
     Err(last_error.unwrap_or_else(|| io::Error::other("no free port")))
+}
+
+/// A TCP listener on exactly `address`: an IPv6 address serves IPv6 only,
+/// as its UDP sockets do, so that `0.0.0.0` and `[::]` can both be listed.
+fn tcp_listener(address: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 impl Listeners {

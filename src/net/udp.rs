@@ -26,8 +26,9 @@ use crate::resolve::{self, Transport};
 /// Datagrams received or sent per system call.
 const BATCH: usize = 32;
 
-/// Largest query read; longer datagrams are dropped (no real query is).
-const RECEIVE_SIZE: usize = 4096;
+/// Largest datagram read: a UDP payload can be no larger, so every query
+/// is read whole and answered (FORMERR included), never cut short.
+const RECEIVE_SIZE: usize = 65535;
 
 /// Reply buffer capacity reserved up front, so that no ordinary reply
 /// makes the buffer grow.

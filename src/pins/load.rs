@@ -134,8 +134,8 @@ pub type Shard = (Arc<Path>, Vec<PinEntry>);
 
 /// Reads every pin file of a source (a file, or a directory of shards read
 /// in parallel), each file's entries apart.
-pub fn load_shards(path: &Path) -> Result<Vec<Shard>, Vec<Diagnostic>> {
-    let files = PinSource::at(path).files().map_err(|error| vec![error])?;
+pub fn load_shards(source: &PinSource) -> Result<Vec<Shard>, Vec<Diagnostic>> {
+    let files = source.files().map_err(|error| vec![error])?;
     let mut shards: Vec<Option<Shard>> = (0..files.len()).map(|_| None).collect();
     let mut errors = Vec::new();
     read_in_parallel(&files, |index, result| match result {
@@ -154,11 +154,11 @@ pub fn load_shards(path: &Path) -> Result<Vec<Shard>, Vec<Diagnostic>> {
 /// soon as it is read, so that memory holds the table and a few files in
 /// flight, never every parsed entry at once.
 pub fn load_table(
-    path: &Path,
+    source: &PinSource,
     config: &Config,
     zones: &ZoneSet,
 ) -> Result<(PinTable, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let files = PinSource::at(path).files().map_err(|error| vec![error])?;
+    let files = source.files().map_err(|error| vec![error])?;
     let paths: Vec<Arc<Path>> = files.iter().map(|file| Arc::from(file.as_path())).collect();
     let mut builder = TableBuilder::new(paths, config, zones);
     read_in_parallel(&files, |index, result| match result {
@@ -211,7 +211,7 @@ fn read_in_parallel(
 
 /// Reads every pin file of a source, all entries together.
 pub fn load_pins(path: &Path) -> Result<Vec<PinEntry>, Vec<Diagnostic>> {
-    Ok(load_shards(path)?
+    Ok(load_shards(&PinSource::at(path))?
         .into_iter()
         .flat_map(|(_, entries)| entries)
         .collect())
@@ -422,6 +422,16 @@ pub fn compile_shard(
             }
         }
         let ttl = entry.ttl.unwrap_or(config.default_ttl);
+        if ttl > crate::config::MAX_TTL {
+            errors.push(at(
+                entry.line,
+                format!(
+                    "ttl {ttl} is above {} (RFC 2181 §8)",
+                    crate::config::MAX_TTL
+                ),
+            ));
+            continue;
+        }
         let policy = match policies.intern(entry, ttl, config, &mut key) {
             Ok(policy) => policy,
             Err(found) => {

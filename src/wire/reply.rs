@@ -64,6 +64,11 @@ pub struct Reply<'b> {
     counts: [u16; 3],
     /// Full response code (extended part goes into OPT).
     rcode: u16,
+    /// Size past which records are no longer written.
+    limit: usize,
+    /// Whether a record was left out for the limit: the reply is sent
+    /// truncated (TC=1).
+    overflowed: bool,
 }
 
 impl<'b> Reply<'b> {
@@ -84,7 +89,15 @@ impl<'b> Reply<'b> {
             question_end,
             counts: [0; 3],
             rcode: 0,
+            limit: super::MAX_MESSAGE,
+            overflowed: false,
         }
+    }
+
+    /// Stops writing records once the message would pass `size`: a reply
+    /// that cannot fit is never built whole only to be cut.
+    pub fn limit_to(&mut self, size: usize) {
+        self.limit = size;
     }
 
     /// Marks the answer authoritative.
@@ -123,6 +136,10 @@ impl<'b> Reply<'b> {
         ttl: u32,
         rdata: &[u8],
     ) {
+        if self.overflowed || self.next_rdata_offset(owner) + rdata.len() > self.limit {
+            self.overflowed = true;
+            return;
+        }
         self.write_owner(owner);
         self.buffer.extend_from_slice(&record_type.to_be_bytes());
         self.buffer.extend_from_slice(&class.to_be_bytes());
@@ -150,7 +167,7 @@ impl<'b> Reply<'b> {
         if let Some(opt) = opt {
             self.write_opt(&opt);
         }
-        if self.buffer.len() > size_limit {
+        if self.overflowed || self.buffer.len() > size_limit {
             self.buffer.truncate(self.question_end);
             self.counts = [0; 3];
             self.buffer[2] |= (flag::TC >> 8) as u8;

@@ -255,15 +255,25 @@ fn assemble(
             Some(set) => {
                 // RFC 2181 §5.2: an RRset has one TTL; the lowest wins.
                 set.ttl = set.ttl.min(record.ttl);
-                if !set.rdata.contains(&rdata) {
-                    set.rdata.push(rdata);
-                }
+                // Duplicates are dropped below, once per RRset.
+                set.rdata.push(rdata);
             }
             None => node.rrsets.push(Rrset {
                 rtype: record_type,
                 ttl: record.ttl,
                 rdata: vec![rdata],
             }),
+        }
+    }
+
+    // RFC 2181 §5: an RRset is a set; a record given twice is one record.
+    // The first occurrence keeps its place.
+    for node in nodes.values_mut() {
+        for set in &mut node.rrsets {
+            if set.rdata.len() > 1 {
+                let mut seen = rustc_hash::FxHashSet::default();
+                set.rdata.retain(|rdata| seen.insert(rdata.clone()));
+            }
         }
     }
 

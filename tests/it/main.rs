@@ -9,6 +9,7 @@ mod client_subnet;
 mod dig_client;
 mod geo_overrides;
 mod geo_test_addresses;
+mod hostile_files;
 mod invariants;
 mod mmdb_layouts;
 mod name_case;

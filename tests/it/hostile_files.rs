@@ -1,0 +1,245 @@
+//! Hostile files and settings: what a loader must refuse, and what must
+//! never stop the server or widen a pinned set.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+use pindns::server::{Options, Server};
+
+use crate::support::{Fixture, ip, query};
+
+/// The F0 answer for r.example.com (pinned to ams).
+fn ams() -> std::net::IpAddr {
+    ip("192.0.2.10")
+}
+
+/// The rejected-reload count a server publishes.
+fn failed_reloads(address: SocketAddr) -> u64 {
+    let text = pindns::net::query_generation(address).expect("generation.pindns answers");
+    text.rsplit(' ')
+        .next()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no failed-reloads in {text:?}"))
+}
+
+/// Waits until the server has rejected `count` reloads.
+fn wait_for_failed_reloads(address: SocketAddr, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while failed_reloads(address) < count {
+        assert!(Instant::now() < deadline, "the bad file was never rejected");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+/// A single-file pin table replaced by a directory is rejected: it never
+/// becomes an empty shard directory that would hand pinned names to the
+/// zone's own records.
+fn pin_file_replaced_by_a_directory_keeps_the_table() {
+    let fixture = Fixture::f0();
+    let zone = fixture.read("zones/example.com.zone");
+    fixture.write(
+        "zones/example.com.zone",
+        format!("{zone}r IN A 192.0.2.30\n"),
+    );
+    let server = fixture.start();
+    let address = server.address();
+    let pins = server.fixture().path().join("pins.toml");
+    assert_eq!(
+        server
+            .ask_udp(&query("r.example.com", RecordType::A))
+            .addresses(),
+        vec![ams()]
+    );
+    let before = failed_reloads(address);
+    std::fs::remove_file(&pins).expect("remove the pin file");
+    std::fs::create_dir(&pins).expect("a directory in its place");
+    wait_for_failed_reloads(address, before + 1);
+    assert_eq!(
+        server
+            .ask_udp(&query("r.example.com", RecordType::A))
+            .addresses(),
+        vec![ams()],
+        "the pin must keep winning over the zone's A record"
+    );
+}
+
+#[test]
+/// A FIFO or a device among the zone files is refused before it is
+/// opened: the reloader neither blocks nor reads forever.
+fn zone_file_that_is_a_fifo_or_a_device_is_refused() {
+    let server = Fixture::f0().start();
+    let address = server.address();
+    let zones = server.fixture().path().join("zones");
+    let before = failed_reloads(address);
+    let status = std::process::Command::new("mkfifo")
+        .arg(zones.join("evil.zone"))
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success());
+    wait_for_failed_reloads(address, before + 1);
+    std::fs::remove_file(zones.join("evil.zone")).expect("remove the FIFO");
+    std::os::unix::fs::symlink("/dev/zero", zones.join("zero.zone")).expect("link /dev/zero");
+    wait_for_failed_reloads(address, before + 2);
+    std::fs::remove_file(zones.join("zero.zone")).expect("remove the link");
+    let generation_before = pindns::net::query_generation(address).expect("generation");
+    let zone = std::fs::read_to_string(zones.join("example.com.zone")).expect("read the zone");
+    std::fs::write(
+        zones.join("example.com.zone"),
+        format!("{zone}late IN A 192.0.2.98\n"),
+    )
+    .expect("edit the zone");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server
+        .ask_udp(&query("late.example.com", RecordType::A))
+        .addresses()
+        != vec![ip("192.0.2.98")]
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the reloader no longer reloads ({generation_before})"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The configuration errors of a fixture whose config text was edited.
+fn config_errors(edit: impl FnOnce(&str) -> String) -> String {
+    let fixture = Fixture::f0();
+    fixture.edit_config(edit);
+    match fixture.load() {
+        Ok(_) => panic!("the configuration must be rejected"),
+        Err(errors) => pindns::diagnostics::render(&errors),
+    }
+}
+
+#[test]
+/// Settings that cannot work are errors with a reason, never a panic or a
+/// silently useless value.
+fn unusable_settings_are_rejected_with_a_reason() {
+    let nan = config_errors(|config| {
+        format!("{config}\n").replace("[server]", "[server]\ntcp_idle_timeout = nan")
+    });
+    assert!(nan.contains("tcp_idle_timeout"), "{nan}");
+    let ttl = config_errors(|config| config.replace("ttl = 60", "ttl = 4294967295"));
+    assert!(ttl.contains("above 2147483647"), "{ttl}");
+    let empty = config_errors(|config| format!("{config}\n[aliases]\nnobody = []\n"));
+    assert!(empty.contains("alias 'nobody' names no PoP"), "{empty}");
+    let nested = config_errors(|config| {
+        format!("{config}\n[aliases]\nfirst = [\"ams\"]\nsecond = [\"first\"]\n")
+    });
+    assert!(nested.contains("names the alias 'first'"), "{nested}");
+}
+
+#[test]
+/// A geo database whose records give no usable location is refused at
+/// start instead of leaving every client unplaced.
+fn geo_database_without_locations_is_refused() {
+    let fixture = Fixture::f0();
+    let database = crate::support::repo_root().join("data/dbip-city-lite-cells.mmdb");
+    let mut bytes = std::fs::read(&database).expect("read the embedded database");
+    // The data section follows the search tree (2205791 nodes of 6 bytes)
+    // and 16 zero bytes; garbage there leaves no record decodable.
+    let data_start = 2_205_791 * 6 + 16;
+    let metadata_start = bytes
+        .windows(14)
+        .rposition(|window| window == b"\xab\xcd\xefMaxMind.com")
+        .expect("the metadata marker");
+    for byte in &mut bytes[data_start..metadata_start] {
+        *byte = 0xff;
+    }
+    fixture.write("broken.mmdb", &bytes);
+    fixture.edit_config(|config| {
+        format!("{config}\n").replace("[geo]", "[geo]\ndatabase = \"broken.mmdb\"")
+    });
+    let errors = match fixture.load() {
+        Ok(_) => panic!("a database without locations must be refused"),
+        Err(errors) => pindns::diagnostics::render(&errors),
+    };
+    assert!(
+        errors.contains("broken.mmdb") && errors.contains("no record gives a location"),
+        "{errors}"
+    );
+}
+
+#[test]
+/// `0.0.0.0:P` and `[::]:P` can both be listed: each socket serves its own
+/// family only, UDP and TCP alike.
+fn ipv4_and_ipv6_wildcards_share_a_port() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    }
+    let fixture = Fixture::f0();
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("address")
+        .port();
+    let listen: Vec<SocketAddr> = vec![
+        format!("0.0.0.0:{port}").parse().expect("address"),
+        format!("[::]:{port}").parse().expect("address"),
+    ];
+    let server = Server::start(
+        &fixture.config_path(),
+        &Options {
+            listen: Some(listen),
+        },
+    )
+    .unwrap_or_else(|error| panic!("dual-stack listen must start: {error}"));
+    for target in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        let target: SocketAddr = target.parse().expect("address");
+        let reply = crate::support::Reply::parse(crate::support::udp_exchange(
+            target,
+            &query("r.example.com", RecordType::A).build(),
+        ));
+        assert_eq!(reply.addresses(), vec![ams()], "UDP to {target}");
+        let reply = crate::support::Reply::parse(crate::support::tcp_exchange(
+            target,
+            &query("r.example.com", RecordType::A).build(),
+        ));
+        assert_eq!(reply.addresses(), vec![ams()], "TCP to {target}");
+    }
+    server.stop();
+}
+
+#[test]
+/// A CNAME loop inside the zone is answered with each CNAME once, not
+/// followed until the chain limit.
+fn cname_loops_are_answered_once() {
+    let fixture = Fixture::f0();
+    let zone = fixture.read("zones/example.com.zone");
+    fixture.write(
+        "zones/example.com.zone",
+        format!("{zone}loopa IN CNAME loopb\nloopb IN CNAME loopa\nself IN CNAME self\n"),
+    );
+    let server = fixture.start();
+    let reply = server.ask_udp(&query("loopa.example.com", RecordType::A));
+    assert_eq!(reply.answers().len(), 2, "{:?}", reply.answer_lines());
+    let reply = server.ask_udp(&query("self.example.com", RecordType::A));
+    assert_eq!(reply.answers().len(), 1, "{:?}", reply.answer_lines());
+}
+
+#[test]
+/// A large RRset is truncated over UDP without building it whole, and
+/// carried in full over TCP.
+fn large_rrsets_truncate_over_udp_and_fit_over_tcp() {
+    let fixture = Fixture::f0();
+    let zone = fixture.read("zones/example.com.zone");
+    let records: String = (0..3000)
+        .map(|n| format!("many IN A 10.{}.{}.{}\n", n / 65536, n / 256 % 256, n % 256))
+        .collect();
+    fixture.write("zones/example.com.zone", format!("{zone}{records}"));
+    let server = fixture.start();
+    let bytes = server.exchange(
+        pindns::resolve::Transport::Udp,
+        &query("many.example.com", RecordType::A).edns().build(),
+    );
+    let reply = crate::support::Reply::parse(bytes.clone());
+    assert!(reply.tc(), "UDP must be truncated");
+    assert!(bytes.len() <= 1232, "{} bytes over UDP", bytes.len());
+    let reply = server.ask_tcp(&query("many.example.com", RecordType::A));
+    assert!(!reply.tc());
+    assert_eq!(reply.answers().len(), 3000);
+}

@@ -261,7 +261,14 @@ impl Config {
             let line = error.span().map(|span| line_of(text, span.start));
             vec![Diagnostic::new(path, line, error.message().to_owned())]
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        // Paths are made absolute once, so that watched directories and the
+        // paths their events name compare equal.
+        let parent = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let base_buffer = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+        let base = base_buffer.as_path();
         let mut errors = Vec::new();
         let error_at = |errors: &mut Vec<Diagnostic>, offset: Option<usize>, message: String| {
             errors.push(Diagnostic::new(

@@ -51,10 +51,8 @@ pub enum Outcome {
 pub struct Reloader {
     /// Sends triggers to the reload thread.
     trigger: Sender<Trigger>,
-    /// The reload thread.
+    /// The reload thread; it owns the file watcher.
     thread: Option<JoinHandle<()>>,
-    /// The file watcher; dropping it stops the events.
-    _watcher: Option<notify::RecommendedWatcher>,
 }
 
 impl Reloader {
@@ -62,20 +60,28 @@ impl Reloader {
     pub fn start(live: Arc<Live>, debounce: Duration) -> Self {
         let (trigger, triggers) = mpsc::channel();
         let snapshot = live.snapshot_arc();
-        let watcher = watch(&snapshot, trigger.clone());
+        let mut watcher = watch(&snapshot, trigger.clone());
+        let directories = watched_directories(&snapshot);
         let thread = std::thread::Builder::new()
             .name("reload".to_owned())
             .spawn(move || {
                 lower_priority();
-                run(&live, &triggers, debounce);
+                run(&live, &triggers, debounce, |trigger: &Trigger| {
+                    // A directory deleted and made again is a new inode
+                    // that the old watch does not see: watch it afresh.
+                    if let (Some(watcher), Trigger::FileEvent(paths)) = (watcher.as_mut(), trigger) {
+                        for directory in directories.iter().filter(|directory| paths.contains(directory)) {
+                            let _ = watcher.unwatch(directory);
+                            if let Err(error) = watcher.watch(directory, RecursiveMode::NonRecursive) {
+                                tracing::warn!(directory = %directory.display(), %error, "cannot watch directory");
+                            }
+                        }
+                    }
+                });
             })
             .map_err(|error| tracing::error!(%error, "cannot start the reload thread"))
             .ok();
-        Self {
-            trigger,
-            thread,
-            _watcher: watcher,
-        }
+        Self { trigger, thread }
     }
 
     /// A handle that forces reloads (for SIGHUP).
@@ -150,11 +156,16 @@ fn watch(snapshot: &Snapshot, trigger: Sender<Trigger>) -> Option<notify::Recomm
     Some(watcher)
 }
 
-/// The directories whose entries decide the snapshot: the zones directory,
-/// the pin table's parent, and the pin directory itself when sharded.
+/// The directories whose entries decide the snapshot: the zones directory
+/// and its parent (to see it replaced), the pin table's parent, and the
+/// pin directory itself when sharded.
 fn watched_directories(snapshot: &Snapshot) -> Vec<PathBuf> {
     let pins = &snapshot.config.pins;
-    let mut directories = vec![snapshot.config.zones_dir.clone()];
+    let zones = &snapshot.config.zones_dir;
+    let mut directories = vec![zones.clone()];
+    if let Some(parent) = zones.parent() {
+        directories.push(non_empty(parent));
+    }
     if let Some(parent) = pins.parent() {
         directories.push(non_empty(parent));
     }
@@ -177,6 +188,9 @@ fn non_empty(path: &Path) -> PathBuf {
 
 /// Which event paths can change the snapshot.
 struct RelevantPaths {
+    /// Directories whose replacement matters: the zones directory, and the
+    /// pin directory when sharded.
+    directories: Vec<PathBuf>,
     /// File name of the pin table (file or directory).
     pins_name: Option<std::ffi::OsString>,
     /// The pin directory, when sharded.
@@ -187,7 +201,12 @@ impl RelevantPaths {
     /// The filter for a snapshot's files.
     fn new(snapshot: &Snapshot) -> Self {
         let pins = &snapshot.config.pins;
+        let mut directories = vec![snapshot.config.zones_dir.clone()];
+        if snapshot.config.pins_sharded {
+            directories.push(pins.clone());
+        }
         Self {
+            directories,
             pins_name: pins.file_name().map(std::ffi::OsStr::to_os_string),
             pins_dir: snapshot.config.pins_sharded.then(|| pins.clone()),
         }
@@ -200,7 +219,9 @@ impl RelevantPaths {
         let Some(name) = path.file_name() else {
             return false;
         };
-        if Some(name) == self.pins_name.as_deref() {
+        if Some(name) == self.pins_name.as_deref()
+            || self.directories.iter().any(|directory| directory == path)
+        {
             return true;
         }
         let text = name.to_string_lossy();
@@ -254,12 +275,19 @@ impl Scope {
     }
 }
 
-/// The reload loop: debounce triggers, then reload.
-fn run(live: &Live, triggers: &Receiver<Trigger>, debounce: Duration) {
+/// The reload loop: debounce triggers, then reload. `on_trigger` sees
+/// every trigger first (to renew watches).
+fn run(
+    live: &Live,
+    triggers: &Receiver<Trigger>,
+    debounce: Duration,
+    mut on_trigger: impl FnMut(&Trigger),
+) {
     while let Ok(first) = triggers.recv() {
         if first == Trigger::Stop {
             return;
         }
+        on_trigger(&first);
         let config = live.snapshot().config.clone();
         let pin_dir = config.pins_sharded.then_some(config.pins.as_path());
         let mut scope = Scope::Shards(Vec::new());
@@ -274,7 +302,10 @@ fn run(live: &Live, triggers: &Receiver<Trigger>, debounce: Duration) {
                     scope = Scope::Full;
                     break;
                 }
-                Ok(trigger) => scope.add(&trigger, pin_dir),
+                Ok(trigger) => {
+                    on_trigger(&trigger);
+                    scope.add(&trigger, pin_dir);
+                }
                 Err(RecvTimeoutError::Timeout) => waiting = false,
             }
         }

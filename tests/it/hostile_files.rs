@@ -243,3 +243,35 @@ fn large_rrsets_truncate_over_udp_and_fit_over_tcp() {
     assert!(!reply.tc());
     assert_eq!(reply.answers().len(), 3000);
 }
+
+#[test]
+/// The zones directory deleted and made again is watched again: later
+/// edits in it are still seen.
+fn recreated_zones_directory_is_watched_again() {
+    let server = Fixture::f0().start();
+    let root = server.fixture().path().to_path_buf();
+    let zones = root.join("zones");
+    let zone = std::fs::read_to_string(zones.join("example.com.zone")).expect("read the zone");
+    std::fs::remove_dir_all(&zones).expect("delete the zones directory");
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::create_dir(&zones).expect("make it again");
+    std::fs::write(zones.join("example.com.zone"), &zone).expect("restore the zone");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(
+        zones.join("example.com.zone"),
+        format!("{zone}again IN A 192.0.2.97\n"),
+    )
+    .expect("edit the zone");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server
+        .ask_udp(&query("again.example.com", RecordType::A))
+        .addresses()
+        != vec![ip("192.0.2.97")]
+    {
+        assert!(
+            Instant::now() < deadline,
+            "an edit in the recreated directory was never seen"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

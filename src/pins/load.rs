@@ -395,15 +395,45 @@ pub fn compile_shard(
                     format!("domain '{}' is outside every served zone", entry.domain),
                 ));
             }
-            Some((_, skip)) if wildcard => below_apex = skip,
             Some((zone, skip)) => {
                 below_apex = skip;
-                if let crate::zones::ZoneLookup::Node(node) = zone.lookup(&name) {
+                if let crate::zones::ZoneLookup::Delegation { .. } = zone.lookup(&name) {
+                    errors.push(at(
+                        entry.line,
+                        format!(
+                            "domain '{}' is at or below a delegation in zone {}: the child zone's servers answer for it",
+                            entry.domain,
+                            zone.file.display()
+                        ),
+                    ));
+                }
+                // The zone's names the pin answers A/AAAA for: the name
+                // itself, or for a wildcard every name below its suffix.
+                let covered: Vec<(&[u8], &crate::zones::Node)> = if wildcard {
+                    zone.nodes
+                        .iter()
+                        .filter(|(owner, _)| is_below(owner, &name))
+                        .map(|(owner, node)| (&**owner, node))
+                        .collect()
+                } else {
+                    zone.nodes
+                        .get(name.as_bytes())
+                        .map(|node| (name.as_bytes(), node))
+                        .into_iter()
+                        .collect()
+                };
+                for (owner, node) in covered {
+                    let shown = crate::wire::name::wire_name_to_string(owner);
                     if node.rrset(rtype::CNAME).is_some() {
+                        let what = if wildcard {
+                            format!("covers {shown}, which holds")
+                        } else {
+                            "holds".to_owned()
+                        };
                         errors.push(at(
                             entry.line,
                             format!(
-                                "domain '{}' holds a CNAME in zone {}",
+                                "domain '{}' {what} a CNAME in zone {}",
                                 entry.domain,
                                 zone.file.display()
                             ),
@@ -412,7 +442,7 @@ pub fn compile_shard(
                         compiled.warnings.push(at(
                             entry.line,
                             format!(
-                                "the pin for '{}' shadows A/AAAA records in {}",
+                                "the pin for '{}' shadows the A/AAAA records of {shown} in {}",
                                 entry.domain,
                                 zone.file.display()
                             ),
@@ -470,6 +500,18 @@ pub fn compile(
         }
     }
     PinTable::build(shards, config, zones)
+}
+
+/// Whether the wire name `owner` lies strictly below `suffix`, label by
+/// label.
+fn is_below(owner: &[u8], suffix: &NameKey) -> bool {
+    if owner.len() <= suffix.as_bytes().len() || !owner.ends_with(suffix.as_bytes()) {
+        return false;
+    }
+    NameKey::from_wire(owner, 0).is_ok_and(|(key, _)| {
+        key.label_count() > suffix.label_count()
+            && key.suffix(key.label_count() - suffix.label_count()).0 == suffix.as_bytes()
+    })
 }
 
 /// Parses a reserved name: a host name, or `*.` and a host name.

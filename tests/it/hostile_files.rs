@@ -275,3 +275,33 @@ fn recreated_zones_directory_is_watched_again() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+/// A wildcard pin may not cover a CNAME (a name would answer both as an
+/// alias and with addresses, RFC 2181 §10.1), and no pin may sit at or
+/// below a delegation, where the child zone's servers answer.
+fn wildcard_pins_over_cnames_and_pins_below_delegations_are_rejected() {
+    let fixture = Fixture::f0();
+    let zone = fixture.read("zones/example.com.zone");
+    fixture.write(
+        "zones/example.com.zone",
+        format!("{zone}alias.w IN CNAME www\nchild IN NS ns.child\nns.child IN A 192.0.2.54\n"),
+    );
+    fixture.write_pins(
+        "[[reserved_domain]]\ndomain = \"*.w.example.com\"\nips = [\"ams\"]\n\n[[reserved_domain]]\ndomain = \"x.child.example.com\"\nips = [\"ams\"]\n",
+    );
+    let errors = match fixture.load() {
+        Ok(_) => panic!("the pins must be rejected"),
+        Err(errors) => pindns::diagnostics::render(&errors),
+    };
+    assert!(
+        errors.contains(
+            ":2: domain '*.w.example.com' covers alias.w.example.com., which holds a CNAME"
+        ),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(":6: domain 'x.child.example.com' is at or below a delegation"),
+        "{errors}"
+    );
+}

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Markdown summary of a bench/peers.sh result directory.
 
-usage: peers_summary.py RESULT_DIR
+usage: peers_summary.py RESULT_DIR [--max-foreign PCT]
+
+--max-foreign PCT keeps only the runs during which other processes on the
+host used less than PCT % of one CPU (foreign_during); a ratio then needs
+both runs of its round kept.
 
 Medians over rounds of: server CPU microseconds per answered query
 (cpu_us_q, from the server's utime+stime over the run), QPS, p50/p99 at the
@@ -51,8 +55,12 @@ def spread(xs, spec="%.2f"):
 
 def main():
     d = sys.argv[1]
+    max_foreign = float(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == "--max-foreign" else None
     with open(os.path.join(d, "results.tsv")) as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
+    total = len(rows)
+    if max_foreign is not None:
+        rows = [r for r in rows if isinstance(note(r, "foreign_during"), float) and note(r, "foreign_during") < max_foreign]
     # key: (label, proto, qfile, ecs, mode) -> {round: row}
     runs = defaultdict(dict)
     for r in rows:
@@ -74,6 +82,8 @@ def main():
     fixed_rate = next((r["mode"].split("-", 1)[1] for r in rows
                        if r["mode"].startswith("fixed") and (note(r, "proto") or "udp") == "udp"), "?")
     out = []
+    if max_foreign is not None:
+        out.append("Only runs with foreign CPU load < %.0f%%: %d of %d runs kept.\n" % (max_foreign, len(rows), total))
     foreign = [note(r, "foreign_during") for r in rows]
     foreign = [x for x in foreign if isinstance(x, float)]
     if foreign:

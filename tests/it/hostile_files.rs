@@ -7,29 +7,12 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::RecordType;
 use pindns::server::{Options, Server};
 
+use crate::reload::{failed_reloads_at, wait_for_failed_reloads_at};
 use crate::support::{Fixture, ip, query};
 
 /// The F0 answer for r.example.com (pinned to ams).
 fn ams() -> std::net::IpAddr {
     ip("192.0.2.10")
-}
-
-/// The rejected-reload count a server publishes.
-fn failed_reloads(address: SocketAddr) -> u64 {
-    let text = pindns::net::query_generation(address).expect("generation.pindns answers");
-    text.rsplit(' ')
-        .next()
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("no failed-reloads in {text:?}"))
-}
-
-/// Waits until the server has rejected `count` reloads.
-fn wait_for_failed_reloads(address: SocketAddr, count: u64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while failed_reloads(address) < count {
-        assert!(Instant::now() < deadline, "the bad file was never rejected");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]
@@ -52,10 +35,10 @@ fn pin_file_replaced_by_a_directory_keeps_the_table() {
             .addresses(),
         vec![ams()]
     );
-    let before = failed_reloads(address);
+    let before = failed_reloads_at(address);
     std::fs::remove_file(&pins).expect("remove the pin file");
     std::fs::create_dir(&pins).expect("a directory in its place");
-    wait_for_failed_reloads(address, before + 1);
+    wait_for_failed_reloads_at(address, before + 1);
     assert_eq!(
         server
             .ask_udp(&query("r.example.com", RecordType::A))
@@ -72,16 +55,16 @@ fn zone_file_that_is_a_fifo_or_a_device_is_refused() {
     let server = Fixture::f0().start();
     let address = server.address();
     let zones = server.fixture().path().join("zones");
-    let before = failed_reloads(address);
+    let before = failed_reloads_at(address);
     let status = std::process::Command::new("mkfifo")
         .arg(zones.join("evil.zone"))
         .status()
         .expect("run mkfifo");
     assert!(status.success());
-    wait_for_failed_reloads(address, before + 1);
+    wait_for_failed_reloads_at(address, before + 1);
     std::fs::remove_file(zones.join("evil.zone")).expect("remove the FIFO");
     std::os::unix::fs::symlink("/dev/zero", zones.join("zero.zone")).expect("link /dev/zero");
-    wait_for_failed_reloads(address, before + 2);
+    wait_for_failed_reloads_at(address, before + 2);
     std::fs::remove_file(zones.join("zero.zone")).expect("remove the link");
     let generation_before = pindns::net::query_generation(address).expect("generation");
     let zone = std::fs::read_to_string(zones.join("example.com.zone")).expect("read the zone");

@@ -171,22 +171,32 @@ fn generation(server: &TestServer) -> u64 {
         .unwrap_or_else(|| panic!("no generation in {text:?}"))
 }
 
-/// The rejected-reload count a server publishes.
-fn failed_reloads(server: &TestServer) -> u64 {
-    let text = generation_text(server);
+/// The rejected-reload count a server at `address` publishes.
+pub(crate) fn failed_reloads_at(address: SocketAddr) -> u64 {
+    let text = pindns::net::query_generation(address).expect("generation.pindns answers");
     text.rsplit(' ')
         .next()
         .and_then(|number| number.parse().ok())
         .unwrap_or_else(|| panic!("no failed-reloads in {text:?}"))
 }
 
-/// Waits until the failed-reload count reaches `count`.
-fn wait_for_failed_reloads(server: &TestServer, count: u64) {
+/// Waits until the server at `address` has rejected `count` reloads.
+pub(crate) fn wait_for_failed_reloads_at(address: SocketAddr, count: u64) {
     let deadline = Instant::now() + SETTLE;
-    while failed_reloads(server) < count {
+    while failed_reloads_at(address) < count {
         assert!(Instant::now() < deadline, "the bad file was never rejected");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The rejected-reload count a server publishes.
+fn failed_reloads(server: &TestServer) -> u64 {
+    failed_reloads_at(server.address())
+}
+
+/// Waits until the failed-reload count reaches `count`.
+fn wait_for_failed_reloads(server: &TestServer, count: u64) {
+    wait_for_failed_reloads_at(server.address(), count);
 }
 
 #[test]

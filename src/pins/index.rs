@@ -96,9 +96,54 @@ impl<V> NameIndex<V> {
             .iter()
             .flat_map(|bucket| bucket.iter().map(|(_, key, value)| (&**key, value)))
     }
+
+    /// Every key and value with the index of its bucket.
+    pub fn iter_with_buckets(&self) -> impl Iterator<Item = (u32, &[u8], &V)> {
+        self.buckets.iter().enumerate().flat_map(|(index, bucket)| {
+            bucket
+                .iter()
+                .map(move |(_, key, value)| (index as u32, &**key, value))
+        })
+    }
+
+    /// The keys and values of the given buckets.
+    pub fn iter_buckets<'i>(
+        &'i self,
+        buckets: &'i [u32],
+    ) -> impl Iterator<Item = (&'i [u8], &'i V)> {
+        buckets
+            .iter()
+            .filter_map(|&index| self.buckets.get(index as usize))
+            .flat_map(|bucket| bucket.iter().map(|(_, key, value)| (&**key, value)))
+    }
+
+    /// Number of buckets.
+    pub fn bucket_count(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// The bucket a key falls in.
+    pub fn bucket_index(&self, key: &[u8]) -> u32 {
+        self.bucket_of(hash_of(key)) as u32
+    }
 }
 
 impl<V: Clone> NameIndex<V> {
+    /// The same index with more buckets if updates have grown it well past
+    /// the size it was built for (a table that starts small and grows by
+    /// shards would otherwise pile its names into a few long buckets).
+    pub fn rebalanced(self) -> Self {
+        let wanted = Self::with_capacity(self.len).bits;
+        if wanted <= self.bits + 1 {
+            return self;
+        }
+        let entries: Vec<(Box<[u8]>, V)> = self
+            .iter()
+            .map(|(key, value)| (Box::from(key), value.clone()))
+            .collect();
+        Self::from_distinct(entries, |_, _| true).0
+    }
+
     /// Builds an index, reporting keys given more than once: each
     /// duplicate comes back with the value kept (`first_wins(kept, other)`
     /// decides which is first) and the value dropped.
@@ -137,10 +182,26 @@ impl<V: Clone> NameIndex<V> {
     /// `inserts` put in (an insert replaces an entry with the same key).
     /// Only the buckets touched are copied; the rest are shared.
     pub fn updated(&self, remove: impl Fn(&V) -> bool, inserts: Vec<(Box<[u8]>, V)>) -> Self {
+        let every_bucket: Vec<u32> = (0..self.buckets.len() as u32).collect();
+        self.updated_in(&every_bucket, remove, inserts)
+    }
+
+    /// [`updated`](Self::updated), looking for entries to remove only in
+    /// the given buckets (where the caller knows they all are).
+    pub fn updated_in(
+        &self,
+        candidates: &[u32],
+        remove: impl Fn(&V) -> bool,
+        inserts: Vec<(Box<[u8]>, V)>,
+    ) -> Self {
         let mut next = self.clone();
         let mut touched: rustc_hash::FxHashMap<usize, Vec<Entry<V>>> =
             rustc_hash::FxHashMap::default();
-        for (bucket_index, bucket) in self.buckets.iter().enumerate() {
+        for &bucket_index in candidates {
+            let bucket_index = bucket_index as usize;
+            let Some(bucket) = self.buckets.get(bucket_index) else {
+                continue;
+            };
             if bucket.iter().any(|(_, _, value)| remove(value)) {
                 touched.insert(
                     bucket_index,

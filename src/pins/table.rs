@@ -47,6 +47,10 @@ pub struct PinTable {
     interior: Arc<FxHashMap<Box<[u8]>, u32>>,
     /// Shard files by index.
     shards: Arc<Vec<Arc<Path>>>,
+    /// The buckets of `exact` that hold each shard's names, sorted: a
+    /// changed shard is taken out of these alone, not found by a scan of
+    /// the whole table.
+    shard_buckets: Arc<Vec<Arc<[u32]>>>,
 }
 
 impl std::fmt::Debug for PinTable {
@@ -189,9 +193,13 @@ impl PinTable {
         }
 
         // What the shard held before, to diff and to uncount.
+        let old_buckets: &[u32] = self
+            .shard_buckets
+            .get(shard as usize)
+            .map_or(&[], |buckets| buckets);
         let old: FxHashMap<Box<[u8]>, Slot> = self
             .exact
-            .iter()
+            .iter_buckets(old_buckets)
             .filter(|(_, slot)| slot.shard == shard)
             .map(|(name, slot)| (Box::from(name), *slot))
             .collect();
@@ -241,11 +249,31 @@ impl PinTable {
             .map(|(name, slot)| (name.clone(), *slot))
             .collect();
         wildcards.extend(compiled.wildcards);
+        // Bucket indices depend only on the index's size, which an update
+        // keeps.
+        let mut new_buckets: Vec<u32> = compiled
+            .exact
+            .iter()
+            .map(|(name, _)| self.exact.bucket_index(name))
+            .collect();
+        new_buckets.sort_unstable();
+        new_buckets.dedup();
         let exact = if old.is_empty() && compiled.exact.is_empty() {
             self.exact.clone()
         } else {
             self.exact
-                .updated(|slot| slot.shard == shard, compiled.exact)
+                .updated_in(old_buckets, |slot| slot.shard == shard, compiled.exact)
+                .rebalanced()
+        };
+        let shard_buckets = if exact.bucket_count() == self.exact.bucket_count() {
+            let mut shard_buckets = (*self.shard_buckets).clone();
+            shard_buckets.resize(next_paths.len(), Arc::from(Vec::new()));
+            if let Some(slot) = shard_buckets.get_mut(shard as usize) {
+                *slot = Arc::from(new_buckets);
+            }
+            shard_buckets
+        } else {
+            buckets_by_shard(&exact, next_paths.len())
         };
         let next = Self {
             exact,
@@ -253,6 +281,7 @@ impl PinTable {
             policies: Arc::new(policies),
             interior: Arc::new(interior),
             shards: next_paths,
+            shard_buckets: Arc::new(shard_buckets),
         };
         Ok((next, compiled.warnings, diff))
     }
@@ -319,6 +348,19 @@ fn duplicate(
             first.line
         ),
     )
+}
+
+/// The buckets holding each shard's names, sorted.
+fn buckets_by_shard(exact: &NameIndex<Slot>, shards: usize) -> Vec<Arc<[u32]>> {
+    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); shards];
+    for (bucket, _, slot) in exact.iter_with_buckets() {
+        if let Some(list) = lists.get_mut(slot.shard as usize) {
+            if list.last() != Some(&bucket) {
+                list.push(bucket);
+            }
+        }
+    }
+    lists.into_iter().map(Arc::from).collect()
 }
 
 /// The policy a slot names in a policy list.
@@ -425,6 +467,7 @@ impl<'c> TableBuilder<'c> {
             policies: Arc::new(policies),
             interior: Arc::default(),
             shards: Arc::new(paths),
+            shard_buckets: Arc::default(),
         };
         for (name, first, second) in duplicates {
             errors.push(duplicate(&table.shards, &name, false, &first, &second));
@@ -449,10 +492,12 @@ impl<'c> TableBuilder<'c> {
         for (name, slot) in wildcard_map.iter() {
             count_ancestors(&mut interior, name, slot, true, 1);
         }
+        let shard_buckets = buckets_by_shard(&table.exact, table.shards.len());
         Ok((
             PinTable {
                 wildcards: Arc::new(wildcard_map),
                 interior: Arc::new(interior),
+                shard_buckets: Arc::new(shard_buckets),
                 ..table
             },
             warnings,
@@ -584,5 +629,40 @@ mod tests {
             errors[0].to_string(),
             "b.toml:3: duplicate domain 'a1.example.com' (first at a.toml:2)"
         );
+    }
+
+    #[test]
+    /// A table that starts small and grows by shards gets more buckets,
+    /// and its shards can still be replaced and looked up.
+    fn a_table_grown_by_shards_stays_balanced() {
+        let (config, zones) = world();
+        let a = shard("a.toml", &entry("a1.example.com", "de-fra-1"));
+        let (table, _) = PinTable::build(vec![a], &config, &zones).expect("valid table");
+        let small = table.exact.bucket_count();
+        let many: String = (0..5000)
+            .map(|n| entry(&format!("n{n}.example.com"), "global"))
+            .collect();
+        let entries = parse_pin_text(Path::new("b.toml"), &many).expect("valid pins");
+        let (grown, _, diff) = table
+            .with_shard(Path::new("b.toml"), Some(entries), &config, &zones)
+            .expect("valid update");
+        assert_eq!(diff.added.len(), 5000);
+        assert!(
+            grown.exact.bucket_count() > small,
+            "{} buckets",
+            grown.exact.bucket_count()
+        );
+        let n42 = NameKey::from_text("n42.example.com").expect("name");
+        assert!(grown.lookup(&n42).is_some());
+        let fewer = parse_pin_text(Path::new("b.toml"), &entry("n42.example.com", "us-ohio-1"))
+            .expect("valid pins");
+        let (shrunk, _, diff) = grown
+            .with_shard(Path::new("b.toml"), Some(fewer), &config, &zones)
+            .expect("valid update");
+        assert_eq!((diff.removed.len(), diff.changed.len()), (4999, 1));
+        assert_eq!(shrunk.len(), 2);
+        let n7 = NameKey::from_text("n7.example.com").expect("name");
+        assert!(shrunk.lookup(&n7).is_none());
+        assert!(shrunk.lookup(&n42).is_some());
     }
 }

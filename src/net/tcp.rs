@@ -17,9 +17,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 
 use crate::live::Live;
 use crate::resolve::{self, Transport};
@@ -72,7 +74,19 @@ pub async fn serve(
     }
 }
 
-/// Serves one connection: read a length-prefixed message, answer, repeat.
+/// Room for one whole message and its length prefix: the input buffer can
+/// always complete the message it holds the start of.
+const INPUT_CAPACITY: usize = 2 + u16::MAX as usize;
+
+/// Replies gathered past this size are written out before more queries are
+/// answered, so a long pipelined burst does not grow the output buffer.
+const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+
+/// Serves one connection: read whatever has arrived, answer every complete
+/// message in it, write all those replies at once, repeat.
+///
+/// A pipelined burst costs one read and one write, not a read per prefix,
+/// a read per body and a write per reply.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -81,57 +95,84 @@ async fn connection(
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     stream.set_nodelay(true).ok();
-    let (mut reader, writer) = stream.into_split();
-    let mut writer = BufWriter::new(writer);
-    let mut message = vec![0u8; u16::MAX as usize];
+    let (mut reader, mut writer) = stream.into_split();
+    let mut input = vec![0u8; INPUT_CAPACITY];
+    // Unanswered bytes are input[start..end].
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut output: Vec<u8> = Vec::with_capacity(OUTPUT_HIGH_WATER + INPUT_CAPACITY);
     let mut reply = Vec::with_capacity(4096);
+    // Between messages a client has `idle_timeout` to begin the next; a
+    // message that has begun gets `idle_timeout` from then to complete.
+    let mut deadline = Instant::now() + idle_timeout;
+    let mut partial = false;
     loop {
-        let mut prefix = [0u8; 2];
-        // Flush pipelined replies before waiting for more input.
-        let read = async {
-            match reader.read(&mut prefix[..1]).await? {
-                0 => Ok(false),
-                _ => {
-                    reader.read_exact(&mut prefix[1..]).await?;
-                    Ok::<_, io::Error>(true)
-                }
+        let mut completed = false;
+        while let Some(length) = complete_message(&input[start..end]) {
+            let body = &input[start + 2..start + 2 + length];
+            start += 2 + length;
+            completed = true;
+            let snapshot = live.snapshot();
+            let answered = resolve::answer(&snapshot, body, peer.ip(), Transport::Tcp, &mut reply);
+            drop(snapshot);
+            if answered.is_some() {
+                let reply_length = u16::try_from(reply.len()).unwrap_or(u16::MAX);
+                output.extend_from_slice(&reply_length.to_be_bytes());
+                output.extend_from_slice(&reply[..usize::from(reply_length)]);
             }
-        };
-        match tokio::time::timeout(idle_timeout, writer.flush()).await {
-            Ok(result) => result?,
-            Err(_) => return Ok(()),
+            if output.len() >= OUTPUT_HIGH_WATER {
+                write_out(&mut writer, &mut output, idle_timeout).await?;
+            }
         }
-        let more = tokio::select! {
-            result = tokio::time::timeout(idle_timeout, read) => match result {
+        write_out(&mut writer, &mut output, idle_timeout).await?;
+        if start == end {
+            (start, end) = (0, 0);
+        } else if start > 0 {
+            input.copy_within(start..end, 0);
+            (start, end) = (0, end - start);
+        }
+        if completed {
+            partial = false;
+            deadline = Instant::now() + idle_timeout;
+        }
+        if start < end && !partial {
+            partial = true;
+            deadline = Instant::now() + idle_timeout;
+        }
+        let read = tokio::select! {
+            result = tokio::time::timeout_at(deadline, reader.read(&mut input[end..])) => match result {
                 Ok(result) => result?,
                 Err(_) => return Ok(()),
             },
             _ = shutdown.changed() => return Ok(()),
         };
-        if !more {
+        if read == 0 {
             return Ok(());
         }
-        let length = usize::from(u16::from_be_bytes(prefix));
-        let body = &mut message[..length];
-        match tokio::time::timeout(idle_timeout, reader.read_exact(body)).await {
-            Ok(result) => result?,
-            Err(_) => return Ok(()),
-        };
-        let snapshot = live.snapshot();
-        let answered = resolve::answer(&snapshot, body, peer.ip(), Transport::Tcp, &mut reply);
-        drop(snapshot);
-        if answered.is_some() {
-            let reply_length = u16::try_from(reply.len()).unwrap_or(u16::MAX);
-            let write = async {
-                writer.write_all(&reply_length.to_be_bytes()).await?;
-                writer.write_all(&reply[..usize::from(reply_length)]).await
-            };
-            match tokio::time::timeout(idle_timeout, write).await {
-                Ok(result) => result?,
-                Err(_) => return Ok(()),
-            }
-        }
-        // Answer whatever else is already buffered before flushing: a
-        // pipelined burst goes back in as few segments as possible.
+        end += read;
     }
+}
+
+/// The body length of the message at the start of `buffered`, once the
+/// whole message has arrived.
+fn complete_message(buffered: &[u8]) -> Option<usize> {
+    let prefix: [u8; 2] = buffered.get(..2)?.try_into().ok()?;
+    let length = usize::from(u16::from_be_bytes(prefix));
+    (buffered.len() >= 2 + length).then_some(length)
+}
+
+/// Writes and empties `output`, giving up after `timeout`.
+async fn write_out(
+    writer: &mut OwnedWriteHalf,
+    output: &mut Vec<u8>,
+    timeout: Duration,
+) -> io::Result<()> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(timeout, writer.write_all(output)).await {
+        Ok(result) => result?,
+        Err(_) => return Err(io::Error::from(io::ErrorKind::TimedOut)),
+    }
+    output.clear();
+    Ok(())
 }

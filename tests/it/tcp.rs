@@ -272,3 +272,52 @@ fn rfc7766_client_that_never_reads_does_not_hold_a_slot_forever() {
     }
     drop(stuck);
 }
+
+#[test]
+fn rfc7766_a_query_trickled_byte_by_byte_cannot_hold_a_connection() {
+    let server = limited_server("1.0", "16");
+    let mut stream = tcp_connect(server.address);
+    let message = framed(&query(1, "www.example.com"));
+    // One byte every 300 ms: never a second of silence, but the message
+    // would take 10 s to arrive. It has one idle timeout from its first
+    // byte to complete.
+    let started = Instant::now();
+    for &byte in &message {
+        if stream.write_all(&[byte]).is_err() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(4) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Closed while the client was still trickling (its last byte came
+    // less than a second ago, so a timeout counted per read would not
+    // have fired yet).
+    assert!(
+        closed_within(&mut stream, Duration::from_millis(200)),
+        "trickling client closed within the idle timeout of its first byte"
+    );
+}
+
+#[test]
+fn rfc7766_a_long_pipelined_burst_is_answered_in_full() {
+    let server = TestServer::shipped();
+    let mut stream = tcp_connect(server.address);
+    // 3,000 queries (~100 KB) in one write, the last one split in two: the
+    // replies outgrow any single write, the queries any single read.
+    let count: u16 = 3000;
+    let mut burst: Vec<u8> = (1..=count)
+        .flat_map(|id| framed(&query(id, "global.example.com")))
+        .collect();
+    let tail = burst.split_off(burst.len() - 7);
+    let mut writer = stream.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || {
+        writer.write_all(&burst).expect("burst");
+        std::thread::sleep(Duration::from_millis(200));
+        writer.write_all(&tail).expect("tail");
+    });
+    let ids = read_ids(&mut stream, usize::from(count));
+    sender.join().expect("sender");
+    assert_eq!(ids, (1..=count).collect::<Vec<u16>>(), "every ID once");
+}

@@ -47,7 +47,8 @@ pub fn answer(
     transport: Transport,
     out: &mut Vec<u8>,
 ) -> Option<usize> {
-    match query::parse(message) {
+    let mut name = NameKey::root();
+    match query::parse(message, &mut name) {
         Ok(query) => Some(answer_query(snapshot, &query, client, transport, out)),
         Err(ParseError::Drop) => None,
         Err(ParseError::Reply(error)) => {
@@ -135,23 +136,25 @@ fn answer_in(
         reply.set_rcode(rcode::REFUSED);
         return;
     }
-    let Some((zone, _)) = snapshot.zones.find(&query.name) else {
+    let Some((zone, _)) = snapshot.zones.find(query.name) else {
         reply.set_rcode(rcode::REFUSED);
         return;
     };
     reply.set_authoritative();
-    let mut name = query.name.clone();
+    // The question's name, then each CNAME target followed: borrowed, so
+    // that the common answer without a chain copies no name.
+    let mut followed: Option<NameKey> = None;
     let mut owner = Owner::Pointer(QUESTION_NAME_OFFSET);
     let mut zone: &Zone = zone;
     // Names already answered in this chain, by hash: a loop (a → b → a)
     // ends the answer instead of repeating its records.
     let mut visited = [0u64; MAX_CNAME_CHAIN];
     for hop in 0..MAX_CNAME_CHAIN {
-        visited[hop] = name_hash(&name);
+        let name = followed.as_ref().unwrap_or(query.name);
         match answer_name(
             snapshot,
             query,
-            &name,
+            name,
             owner,
             zone,
             location_address,
@@ -160,6 +163,7 @@ fn answer_in(
         ) {
             Step::Done => return,
             Step::Follow(target, target_owner) => {
+                visited[hop] = name_hash(name);
                 if visited[..=hop].contains(&name_hash(&target)) {
                     return;
                 }
@@ -168,7 +172,7 @@ fn answer_in(
                     return;
                 };
                 zone = next_zone;
-                name = target;
+                followed = Some(target);
                 owner = target_owner;
             }
         }
@@ -357,11 +361,11 @@ fn referral(
 ) {
     // Answers for another name in a chain keep AA; a referral for the
     // question itself is not authoritative (RFC 1034 §4.3.2).
-    if name == &query.name {
+    if name == query.name {
         reply.clear_authoritative();
     }
     let (cut, offset) = name.suffix(skip);
-    let owner = if name == &query.name {
+    let owner = if name == query.name {
         Owner::Pointer(QUESTION_NAME_OFFSET + offset as u16)
     } else {
         Owner::Wire(cut)

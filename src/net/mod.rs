@@ -33,6 +33,8 @@ pub struct Listeners {
     stop_tcp: watch::Sender<bool>,
     /// UDP worker threads.
     udp_threads: Vec<JoinHandle<()>>,
+    /// The workers' sockets, to wake them when stopping.
+    udp_sockets: Vec<Arc<std::net::UdpSocket>>,
 }
 
 /// Binds UDP and TCP on every address (a port of 0 is chosen once and used
@@ -47,13 +49,16 @@ pub async fn start(
     let (stop_tcp, stop_tcp_receiver) = watch::channel(false);
     let mut bound = Vec::with_capacity(addresses.len());
     let mut udp_threads = Vec::new();
+    let mut udp_sockets = Vec::new();
     for &address in addresses {
         let (sockets, listener) = bind_pair(address, udp_workers).await.map_err(|error| {
             io::Error::new(error.kind(), format!("cannot bind {address}: {error}"))
         })?;
         let local = listener.local_addr()?;
         bound.push(local);
-        udp_threads.extend(udp::spawn(sockets, live.clone(), stop_udp.clone())?);
+        let sockets: Vec<_> = sockets.into_iter().map(Arc::new).collect();
+        udp_threads.extend(udp::spawn(&sockets, live.clone(), stop_udp.clone())?);
+        udp_sockets.extend(sockets);
         tokio::spawn(tcp::serve(
             listener,
             live.clone(),
@@ -67,6 +72,7 @@ pub async fn start(
         stop_udp,
         stop_tcp,
         udp_threads,
+        udp_sockets,
     })
 }
 
@@ -118,6 +124,9 @@ impl Listeners {
     /// Stops every listener and waits for the UDP workers.
     pub fn stop(self) {
         self.stop_udp.store(true, Ordering::Relaxed);
+        for socket in &self.udp_sockets {
+            udp::wake(socket);
+        }
         let _ = self.stop_tcp.send(true);
         for thread in self.udp_threads {
             let _ = thread.join();

@@ -34,9 +34,6 @@ const RECEIVE_SIZE: usize = 65535;
 /// makes the buffer grow.
 const REPLY_CAPACITY: usize = 4096;
 
-/// How often a worker blocked in `recvmmsg` looks at the stop flag.
-const STOP_POLL: Duration = Duration::from_millis(200);
-
 /// Binds `workers` sockets sharing one address with `SO_REUSEPORT` (the
 /// first decides the port when `address` has port 0).
 pub fn bind(address: SocketAddr, workers: usize) -> io::Result<Vec<UdpSocket>> {
@@ -50,7 +47,6 @@ pub fn bind(address: SocketAddr, workers: usize) -> io::Result<Vec<UdpSocket>> {
         }
         socket.set_recv_buffer_size(4 << 20).ok();
         socket.bind(&bound.into())?;
-        socket.set_read_timeout(Some(STOP_POLL))?;
         let socket: UdpSocket = socket.into();
         bound = socket.local_addr()?;
         sockets.push(socket);
@@ -59,13 +55,17 @@ pub fn bind(address: SocketAddr, workers: usize) -> io::Result<Vec<UdpSocket>> {
 }
 
 /// Starts one worker thread per socket.
+///
+/// A worker blocks in `recvmmsg` with no timeout, so an idle server does
+/// not wake up at all; [`wake`] ends the wait when `stop` is set.
 pub fn spawn(
-    sockets: Vec<UdpSocket>,
+    sockets: &[Arc<UdpSocket>],
     live: Arc<Live>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     sockets
-        .into_iter()
+        .iter()
+        .cloned()
         .enumerate()
         .map(|(index, socket)| {
             let live = live.clone();
@@ -80,10 +80,21 @@ pub fn spawn(
         .collect()
 }
 
+/// Wakes a worker blocked on `socket` for good: shutting down the
+/// receive side makes the blocked and every later `recvmmsg` return at
+/// once, so the worker sees its stop flag.
+pub fn wake(socket: &UdpSocket) {
+    // SAFETY: shutdown on a descriptor we own; it returns ENOTCONN for an
+    // unconnected UDP socket but wakes its waiters all the same.
+    unsafe {
+        libc::shutdown(socket.as_raw_fd(), libc::SHUT_RD);
+    }
+}
+
 /// One worker's socket and reused buffers.
 struct Worker {
     /// The socket it serves.
-    socket: UdpSocket,
+    socket: Arc<UdpSocket>,
     /// Receive buffers, one per batch slot.
     receive: Vec<[u8; RECEIVE_SIZE]>,
     /// Reply buffers, one per batch slot.
@@ -102,7 +113,7 @@ struct Worker {
 
 impl Worker {
     /// Allocates every buffer the worker will use.
-    fn new(socket: UdpSocket) -> Self {
+    fn new(socket: Arc<UdpSocket>) -> Self {
         // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs
         // for which all-zero bytes are a valid value.
         let zeroed_storage: libc::sockaddr_storage = unsafe { MaybeUninit::zeroed().assume_init() };

@@ -33,8 +33,8 @@ pub struct Query<'a> {
     pub id: u16,
     /// Header flags as received (second and third octets).
     pub flags: u16,
-    /// The question name, lower-cased for lookups.
-    pub name: NameKey,
+    /// The question name, lower-cased for lookups (in the caller's buffer).
+    pub name: &'a NameKey,
     /// Question type.
     pub qtype: u16,
     /// Question class.
@@ -111,7 +111,10 @@ pub enum RejectReason {
 }
 
 /// Decodes a query, checking everything the reply depends on.
-pub fn parse(message: &[u8]) -> Result<Query<'_>, ParseError> {
+///
+/// The question name is decoded into `name`, which the returned query
+/// borrows: the caller's buffer, so that nothing large is moved.
+pub fn parse<'a>(message: &'a [u8], name: &'a mut NameKey) -> Result<Query<'a>, ParseError> {
     if message.len() < HEADER_LEN {
         return Err(ParseError::Drop);
     }
@@ -144,8 +147,8 @@ pub fn parse(message: &[u8]) -> Result<Query<'_>, ParseError> {
         };
         return Err(reject(rcode, None, None, RejectReason::QuestionCount));
     }
-    let (name, name_end) = match NameKey::from_wire(message, HEADER_LEN) {
-        Ok(parsed) => parsed,
+    let name_end = match name.read_wire(message, HEADER_LEN) {
+        Ok(end) => end,
         Err(error) => {
             return Err(reject(
                 rcode::FORMERR,
@@ -208,7 +211,7 @@ pub fn parse(message: &[u8]) -> Result<Query<'_>, ParseError> {
         message,
         id,
         flags,
-        name,
+        name: &*name,
         qtype,
         qclass,
         question_end,
@@ -325,7 +328,8 @@ mod tests {
 
     #[test]
     fn plain_query_decodes() {
-        let query = parse(PLAIN).expect("valid query");
+        let mut name = NameKey::root();
+        let query = parse(PLAIN, &mut name).expect("valid query");
         assert_eq!(query.id, 1);
         assert_eq!(query.qtype, rtype::A);
         assert_eq!(query.name.to_string(), "www.example.com.");
@@ -337,15 +341,21 @@ mod tests {
     fn responses_are_dropped() {
         let mut response = PLAIN.to_vec();
         response[2] |= 0x80;
-        assert_eq!(parse(&response).err(), Some(ParseError::Drop));
-        assert_eq!(parse(&PLAIN[..11]).err(), Some(ParseError::Drop));
+        assert_eq!(
+            parse(&response, &mut NameKey::root()).err(),
+            Some(ParseError::Drop)
+        );
+        assert_eq!(
+            parse(&PLAIN[..11], &mut NameKey::root()).err(),
+            Some(ParseError::Drop)
+        );
     }
 
     #[test]
     fn question_count_other_than_one_is_formerr() {
         let mut header_only = PLAIN[..12].to_vec();
         header_only[5] = 0;
-        match parse(&header_only) {
+        match parse(&header_only, &mut NameKey::root()) {
             Err(ParseError::Reply(reply)) => assert_eq!(reply.rcode, rcode::FORMERR),
             other => panic!("unexpected {other:?}"),
         }

@@ -122,7 +122,7 @@ impl Worker {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
         };
-        Self {
+        let mut worker = Self {
             socket,
             receive: vec![[0u8; RECEIVE_SIZE]; BATCH],
             replies: (0..BATCH)
@@ -133,7 +133,9 @@ impl Worker {
             send_iov: vec![empty_iov; BATCH],
             receive_headers: vec![zeroed_header; BATCH],
             send_headers: vec![zeroed_header; BATCH],
-        }
+        };
+        worker.aim_receive_headers();
+        worker
     }
 
     /// Serves until `stop` is set.
@@ -169,12 +171,14 @@ impl Worker {
                 }
             }
             drop(snapshot);
+            self.rearm_receive_headers(received);
             self.send_batch(ready);
         }
     }
 
-    /// Receives up to `BATCH` datagrams, waiting for the first.
-    fn receive_batch(&mut self) -> io::Result<usize> {
+    /// Points every receive header at its buffers (once: the buffers are
+    /// heap allocations that stay put when the worker moves).
+    fn aim_receive_headers(&mut self) {
         for slot in 0..BATCH {
             self.receive_iov[slot] = libc::iovec {
                 iov_base: self.receive[slot].as_mut_ptr().cast(),
@@ -182,16 +186,30 @@ impl Worker {
             };
             let header = &mut self.receive_headers[slot].msg_hdr;
             header.msg_name = (&raw mut self.peers[slot]).cast();
-            header.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             header.msg_iov = &raw mut self.receive_iov[slot];
             header.msg_iovlen = 1;
             header.msg_control = std::ptr::null_mut();
             header.msg_controllen = 0;
-            header.msg_flags = 0;
-            self.receive_headers[slot].msg_len = 0;
         }
+        self.rearm_receive_headers(BATCH);
+    }
+
+    /// Resets what the kernel wrote into the first `used` receive headers
+    /// (the others are as they were): at a low rate a batch holds a few
+    /// datagrams, and rewriting all 32 headers each time would cost more
+    /// than the answers.
+    fn rearm_receive_headers(&mut self, used: usize) {
+        for entry in &mut self.receive_headers[..used] {
+            entry.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            entry.msg_hdr.msg_flags = 0;
+            entry.msg_len = 0;
+        }
+    }
+
+    /// Receives up to `BATCH` datagrams, waiting for the first.
+    fn receive_batch(&mut self) -> io::Result<usize> {
         // SAFETY: every header points at buffers owned by `self` that live
-        // for the whole call, with their true lengths.
+        // as long as it does, with their true lengths (aim_receive_headers).
         let count = unsafe {
             libc::recvmmsg(
                 self.socket.as_raw_fd(),

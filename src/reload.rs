@@ -341,10 +341,7 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
         Scope::Shards(files) => current
             .with_shards_reread(files, generation)
             .map(|(loaded, diff)| (loaded, Some(diff))),
-        Scope::Full => {
-            Snapshot::with_config(current.config.clone(), current.geo.clone(), generation)
-                .map(|loaded| (loaded, None))
-        }
+        Scope::Full => current.reread(generation),
     };
     let built = built.map(|(mut loaded, diff)| {
         loaded.snapshot.failed_reloads = current.failed_reloads;
@@ -352,6 +349,7 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
     });
     match built {
         Ok((loaded, diff)) => {
+            let pin_files_compiled = loaded.pin_files_compiled;
             let next = loaded.snapshot;
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
@@ -383,6 +381,7 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
                 scope = if matches!(scope, Scope::Full) { "full" } else { "shards" },
                 changes = %diff.summary(),
                 zone_changes = %zone_changes,
+                pin_files_compiled,
                 build_ms,
                 build_cpu_ms,
                 "published new snapshot"

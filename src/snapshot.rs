@@ -41,6 +41,9 @@ pub struct Loaded {
     pub snapshot: Snapshot,
     /// Non-fatal findings (e.g. pins shadowing zone records).
     pub warnings: Vec<Diagnostic>,
+    /// How many pin files were parsed and compiled to make it (the others
+    /// were shared with the snapshot before).
+    pub pin_files_compiled: usize,
 }
 
 impl Snapshot {
@@ -70,19 +73,82 @@ impl Snapshot {
                 return Err(errors);
             }
         };
+        Self::with_zones(config, geo, Arc::new(zones), generation)
+    }
+
+    /// Loads pins against an existing configuration, geo data and zones.
+    fn with_zones(
+        config: Arc<Config>,
+        geo: Arc<Geo>,
+        zones: Arc<ZoneSet>,
+        generation: u64,
+    ) -> Result<Loaded, Vec<Diagnostic>> {
         let (pins, warnings) = pins::load_table(&config.pin_source(), &config, &zones)?;
         Ok(Loaded {
+            pin_files_compiled: pins.shard_files().len(),
             snapshot: Self {
                 generation,
                 published_at: SystemTime::now(),
                 config,
                 geo,
-                zones: Arc::new(zones),
+                zones,
                 pins: Arc::new(pins),
                 failed_reloads: 0,
             },
             warnings,
         })
+    }
+
+    /// A full reload (SIGHUP, a zone change): zones and every pin file read
+    /// again. When the zones come out as they were, only the pin files
+    /// whose content changed (by digest) are compiled again, and the rest
+    /// of the table is shared: memory and time grow with what changed,
+    /// not with the table. When the zones changed, or every pin file did,
+    /// the table is built afresh. The diff comes back when it was found on
+    /// the way.
+    pub fn reread(&self, generation: u64) -> Result<(Loaded, Option<PinDiff>), Vec<Diagnostic>> {
+        let Ok(zone_list) = zones::load_zone_dir(&self.config.zones_dir) else {
+            // Reports the zone errors and the pin files' own errors.
+            return Self::with_config(self.config.clone(), self.geo.clone(), generation)
+                .map(|loaded| (loaded, None));
+        };
+        let zones = Arc::new(ZoneSet::new(zone_list));
+        let rebuild = |zones| {
+            Self::with_zones(self.config.clone(), self.geo.clone(), zones, generation)
+                .map(|loaded| (loaded, None))
+        };
+        if !zones.diff(&self.zones).is_empty() {
+            return rebuild(zones);
+        }
+        let files = self
+            .config
+            .pin_source()
+            .files()
+            .map_err(|error| vec![error])?;
+        let mut changed: Vec<std::path::PathBuf> = files
+            .iter()
+            .filter(|file| match self.pins.digest_of(file) {
+                Some(known) => pins::file_digest(file).ok() != Some(known),
+                None => true,
+            })
+            .cloned()
+            .collect();
+        if !files.is_empty() && changed.len() == files.len() {
+            return rebuild(zones);
+        }
+        changed.extend(
+            self.pins
+                .shard_files()
+                .iter()
+                .filter(|known| {
+                    self.pins.digest_of(known).is_some()
+                        && !files.iter().any(|file| file == &***known)
+                })
+                .map(|known| known.to_path_buf()),
+        );
+        let mut reread = self.with_shards_reread(&changed, generation)?;
+        reread.0.snapshot.zones = zones;
+        Ok((reread.0, Some(reread.1)))
     }
 
     /// A copy with some pin shard files read again (a shard file that no
@@ -98,7 +164,7 @@ impl Snapshot {
         let mut diff = PinDiff::default();
         for file in files {
             let entries = match std::fs::metadata(file) {
-                Ok(_) => Some(pins::read_pin_file(file)?),
+                Ok(_) => Some(pins::read_pin_file_digested(file)?),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
                 Err(error) => {
                     return Err(vec![Diagnostic::new(
@@ -117,6 +183,7 @@ impl Snapshot {
         diff.sort();
         Ok((
             Loaded {
+                pin_files_compiled: files.len(),
                 snapshot: Self {
                     generation,
                     published_at: SystemTime::now(),

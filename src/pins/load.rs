@@ -139,7 +139,7 @@ pub fn load_shards(source: &PinSource) -> Result<Vec<Shard>, Vec<Diagnostic>> {
     let mut shards: Vec<Option<Shard>> = (0..files.len()).map(|_| None).collect();
     let mut errors = Vec::new();
     read_in_parallel(&files, |index, result| match result {
-        Ok(entries) => shards[index] = Some((Arc::from(files[index].as_path()), entries)),
+        Ok((entries, _)) => shards[index] = Some((Arc::from(files[index].as_path()), entries)),
         Err(found) => errors.extend(found),
     });
     if errors.is_empty() {
@@ -162,7 +162,7 @@ pub fn load_table(
     let paths: Vec<Arc<Path>> = files.iter().map(|file| Arc::from(file.as_path())).collect();
     let mut builder = TableBuilder::new(paths, config, zones);
     read_in_parallel(&files, |index, result| match result {
-        Ok(entries) => builder.add_shard(index as u32, &entries),
+        Ok((entries, digest)) => builder.add_shard(index as u32, &entries, Some(digest)),
         Err(found) => builder.add_errors(found),
     });
     builder.finish()
@@ -172,14 +172,14 @@ pub fn load_table(
 /// on the calling thread as it arrives (in no particular order).
 fn read_in_parallel(
     files: &[PathBuf],
-    mut consume: impl FnMut(usize, Result<Vec<PinEntry>, Vec<Diagnostic>>),
+    mut consume: impl FnMut(usize, Result<(Vec<PinEntry>, Digest), Vec<Diagnostic>>),
 ) {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(files.len());
     if threads <= 1 {
         for (index, file) in files.iter().enumerate() {
-            consume(index, read_pin_file(file));
+            consume(index, read_pin_file_digested(file));
         }
         return;
     }
@@ -196,7 +196,7 @@ fn read_in_parallel(
                     let Some(file) = files.get(index) else {
                         return;
                     };
-                    if sender.send((index, read_pin_file(file))).is_err() {
+                    if sender.send((index, read_pin_file_digested(file))).is_err() {
                         return;
                     }
                 }
@@ -219,8 +219,33 @@ pub fn load_pins(path: &Path) -> Result<Vec<PinEntry>, Vec<Diagnostic>> {
 
 /// Reads and parses one pin file.
 pub fn read_pin_file(path: &Path) -> Result<Vec<PinEntry>, Vec<Diagnostic>> {
+    read_pin_file_digested(path).map(|(entries, _)| entries)
+}
+
+/// What a pin file's content is known by between reloads: its length and
+/// a SipHash of its bytes. A full reload compiles again only the files
+/// whose digest changed.
+pub type Digest = (usize, u64);
+
+/// Reads and parses one pin file, with the digest of what was read.
+pub fn read_pin_file_digested(path: &Path) -> Result<(Vec<PinEntry>, Digest), Vec<Diagnostic>> {
     let text = crate::diagnostics::read_text_file(path).map_err(|error| vec![error])?;
-    parse_pin_text(path, &text)
+    let entries = parse_pin_text(path, &text)?;
+    Ok((entries, digest_of(&text)))
+}
+
+/// The digest of a pin file as it is on disk now.
+pub fn file_digest(path: &Path) -> Result<Digest, Diagnostic> {
+    crate::diagnostics::read_text_file(path).map(|text| digest_of(&text))
+}
+
+/// The digest of pin file text.
+fn digest_of(text: &str) -> Digest {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: digests are compared within one process only.
+    let mut hasher = std::hash::DefaultHasher::new();
+    text.hash(&mut hasher);
+    (text.len(), hasher.finish())
 }
 
 /// Parses pin file text read from `path`.

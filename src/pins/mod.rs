@@ -19,9 +19,9 @@ use crate::geo::{Geo, Placement};
 
 pub use index::{Duplicate, NameIndex};
 pub use load::{
-    CompiledShard, PinEntry, PinSource, Policies, Shard, compile, compile_shard,
-    invalid_region_target, load_pins, load_shards, load_table, parse_pin_text, parse_with_toml,
-    read_pin_file,
+    CompiledShard, Digest, PinEntry, PinSource, Policies, Shard, compile, compile_shard,
+    file_digest, invalid_region_target, load_pins, load_shards, load_table, parse_pin_text,
+    parse_with_toml, read_pin_file, read_pin_file_digested,
 };
 pub use table::{PinTable, Slot, TableBuilder};
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::index::NameIndex;
-use super::load::{CompiledShard, PinEntry, Policies, compile_shard};
+use super::load::{CompiledShard, Digest, PinEntry, Policies, compile_shard};
 use super::{PinDiff, PinMatch, Policy};
 use crate::config::Config;
 use crate::diagnostics::Diagnostic;
@@ -47,6 +47,9 @@ pub struct PinTable {
     interior: Arc<FxHashMap<Box<[u8]>, u32>>,
     /// Shard files by index.
     shards: Arc<Vec<Arc<Path>>>,
+    /// Digest of each shard file's content when it was compiled (`None`
+    /// for a removed shard, or one built from entries rather than a file).
+    digests: Arc<Vec<Option<Digest>>>,
     /// The buckets of `exact` that hold each shard's names, sorted: a
     /// changed shard is taken out of these alone, not found by a scan of
     /// the whole table.
@@ -132,7 +135,7 @@ impl PinTable {
         let paths: Vec<Arc<Path>> = shards.iter().map(|(path, _)| path.clone()).collect();
         let mut builder = TableBuilder::new(paths, config, zones);
         for (shard, (_, entries)) in shards.into_iter().enumerate() {
-            builder.add_shard(shard as u32, &entries);
+            builder.add_shard(shard as u32, &entries, None);
         }
         builder.finish()
     }
@@ -143,7 +146,7 @@ impl PinTable {
     pub fn with_shard(
         &self,
         path: &Path,
-        entries: Option<Vec<PinEntry>>,
+        entries: Option<(Vec<PinEntry>, Digest)>,
         config: &Config,
         zones: &ZoneSet,
     ) -> Result<(Self, Vec<Diagnostic>, PinDiff), Vec<Diagnostic>> {
@@ -151,9 +154,12 @@ impl PinTable {
         let shard = existing.unwrap_or(self.shards.len()) as u32;
         let mut policies = (*self.policies).clone();
         let compiled = match &entries {
-            Some(entries) => compile_shard(entries, shard, config, zones, &mut policies),
+            Some((entries, _)) => compile_shard(entries, shard, config, zones, &mut policies),
             None => CompiledShard::default(),
         };
+        let mut digests = (*self.digests).clone();
+        digests.resize(self.shards.len().max(shard as usize + 1), None);
+        digests[shard as usize] = entries.as_ref().map(|(_, digest)| *digest);
         let mut shards = (*self.shards).clone();
         if existing.is_none() {
             shards.push(Arc::from(path));
@@ -281,6 +287,7 @@ impl PinTable {
             policies: Arc::new(policies),
             interior: Arc::new(interior),
             shards: next_paths,
+            digests: Arc::new(digests),
             shard_buckets: Arc::new(shard_buckets),
         };
         Ok((next, compiled.warnings, diff))
@@ -316,6 +323,13 @@ impl PinTable {
     /// The shard files, in index order.
     pub fn shard_files(&self) -> &[Arc<Path>] {
         &self.shards
+    }
+
+    /// The digest of `path`'s content when its names were compiled, if it
+    /// is a shard of this table that still has a file.
+    pub fn digest_of(&self, path: &Path) -> Option<Digest> {
+        let shard = self.shards.iter().position(|shard| &**shard == path)?;
+        self.digests.get(shard).copied().flatten()
     }
 }
 
@@ -408,6 +422,8 @@ pub struct TableBuilder<'c> {
     paths: Vec<Arc<Path>>,
     /// Policies interned so far.
     policies: Policies,
+    /// Digest of each shard's file, by shard.
+    digests: Vec<Option<Digest>>,
     /// Exact names so far.
     exact: Vec<(Box<[u8]>, Slot)>,
     /// Wildcard suffixes so far.
@@ -424,6 +440,7 @@ impl<'c> TableBuilder<'c> {
         Self {
             config,
             zones,
+            digests: vec![None; paths.len()],
             paths,
             policies: Policies::default(),
             exact: Vec::new(),
@@ -434,7 +451,10 @@ impl<'c> TableBuilder<'c> {
     }
 
     /// Validates and adds one shard's entries.
-    pub fn add_shard(&mut self, shard: u32, entries: &[PinEntry]) {
+    pub fn add_shard(&mut self, shard: u32, entries: &[PinEntry], digest: Option<Digest>) {
+        if let Some(slot) = self.digests.get_mut(shard as usize) {
+            *slot = digest;
+        }
         let compiled = compile_shard(entries, shard, self.config, self.zones, &mut self.policies);
         self.exact.extend(compiled.exact);
         self.wildcards.extend(compiled.wildcards);
@@ -451,6 +471,7 @@ impl<'c> TableBuilder<'c> {
     pub fn finish(self) -> Result<(PinTable, Vec<Diagnostic>), Vec<Diagnostic>> {
         let Self {
             paths,
+            digests,
             policies,
             exact,
             wildcards,
@@ -467,6 +488,7 @@ impl<'c> TableBuilder<'c> {
             policies: Arc::new(policies),
             interior: Arc::default(),
             shards: Arc::new(paths),
+            digests: Arc::new(digests),
             shard_buckets: Arc::default(),
         };
         for (name, first, second) in duplicates {
@@ -593,7 +615,12 @@ mod tests {
             entry("b1.example.com", "jp-tokyo-1") + &entry("b3.example.com", "global");
         let new_entries = parse_pin_text(Path::new("b.toml"), &replacement).expect("valid pins");
         let (next, _, diff) = table
-            .with_shard(Path::new("b.toml"), Some(new_entries), &config, &zones)
+            .with_shard(
+                Path::new("b.toml"),
+                Some((new_entries, (0, 0))),
+                &config,
+                &zones,
+            )
             .expect("valid update");
         assert_eq!(diff.added, vec!["b3.example.com.".to_owned()]);
         assert_eq!(diff.removed, vec!["b2.example.com.".to_owned()]);
@@ -622,7 +649,7 @@ mod tests {
         )
         .expect("valid pins");
         let errors = table
-            .with_shard(Path::new("b.toml"), Some(clash), &config, &zones)
+            .with_shard(Path::new("b.toml"), Some((clash, (0, 0))), &config, &zones)
             .expect_err("a duplicate");
         assert_eq!(errors.len(), 1);
         assert_eq!(
@@ -644,7 +671,12 @@ mod tests {
             .collect();
         let entries = parse_pin_text(Path::new("b.toml"), &many).expect("valid pins");
         let (grown, _, diff) = table
-            .with_shard(Path::new("b.toml"), Some(entries), &config, &zones)
+            .with_shard(
+                Path::new("b.toml"),
+                Some((entries, (0, 0))),
+                &config,
+                &zones,
+            )
             .expect("valid update");
         assert_eq!(diff.added.len(), 5000);
         assert!(
@@ -657,7 +689,7 @@ mod tests {
         let fewer = parse_pin_text(Path::new("b.toml"), &entry("n42.example.com", "us-ohio-1"))
             .expect("valid pins");
         let (shrunk, _, diff) = grown
-            .with_shard(Path::new("b.toml"), Some(fewer), &config, &zones)
+            .with_shard(Path::new("b.toml"), Some((fewer, (0, 0))), &config, &zones)
             .expect("valid update");
         assert_eq!((diff.removed.len(), diff.changed.len()), (4999, 1));
         assert_eq!(shrunk.len(), 2);

@@ -548,6 +548,14 @@ fn sighup_forces_a_reload() {
 
 /// Reads the server's log until it says where it serves.
 fn listen_address_from_log(stderr: std::process::ChildStderr) -> SocketAddr {
+    let (address, _log) = follow_log(stderr);
+    address
+}
+
+/// Follows the server's log: where it serves, and every later line.
+fn follow_log(
+    stderr: std::process::ChildStderr,
+) -> (SocketAddr, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -555,20 +563,146 @@ fn listen_address_from_log(stderr: std::process::ChildStderr) -> SocketAddr {
             .lines()
             .map_while(Result::ok)
         {
-            if let Some(rest) = line.split("address=").nth(1) {
-                let address = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = sender.send(address);
-            }
+            let _ = sender.send(line);
         }
     });
-    let text = receiver
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the server logs its listen address");
-    text.parse().expect("a socket address in the log")
+    loop {
+        let line = receiver
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the server logs its listen address");
+        if let Some(rest) = line.split("address=").nth(1) {
+            let text = rest.split_whitespace().next().unwrap_or_default();
+            return (text.parse().expect("a socket address in the log"), receiver);
+        }
+    }
+}
+
+/// Sends SIGHUP to `child`.
+fn hang_up(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+/// The next log line about a reload (published or rejected), with ANSI
+/// colours taken out.
+fn next_reload_line(log: &std::sync::mpsc::Receiver<String>) -> String {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = log.recv_timeout(left).expect("a reload is logged");
+        let mut plain = String::with_capacity(line.len());
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|&c| c == 'm');
+            } else {
+                plain.push(c);
+            }
+        }
+        if plain.contains("published new snapshot") || plain.contains("reload rejected") {
+            return plain;
+        }
+    }
+}
+
+#[test]
+/// SIGHUP reads every pin file and the zones again, but compiles only the
+/// shards whose content changed (added, edited, removed); with nothing
+/// changed it compiles none. An edited zone, or a broken shard, is still
+/// seen by it.
+fn sighup_recompiles_only_the_pin_shards_that_changed() {
+    let fixture = Fixture::f0();
+    fixture.edit_config(|config| {
+        config
+            .replace("pins = \"pins.toml\"", "pins = \"pins.d\"")
+            .replace("reload_debounce_ms = 20", "reload_debounce_ms = 3600000")
+    });
+    let shard = |name: &str, pop: &str| {
+        format!("[[reserved_domain]]\ndomain = \"{name}.example.com\"\nips = [\"{pop}\"]\n")
+    };
+    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
+    fixture.write("pins.d/b.toml", shard("b", "nrt"));
+    fixture.write("pins.d/c.toml", shard("c", "nrt"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pindns"))
+        .args(["serve", "--config"])
+        .arg(fixture.config_path())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pindns serve");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (address, log) = follow_log(stderr);
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind a client socket");
+    let ask =
+        |name: &str| ask_once(&client, address, &query(name, RecordType::A)).expect("an answer");
+    assert_eq!(ask("b.example.com").addresses(), vec![f0("nrt")]);
+
+    // Nothing changed: nothing compiled, and the table is the same.
+    hang_up(&child);
+    let line = next_reload_line(&log);
+    assert!(line.contains("pin_files_compiled=0"), "{line}");
+    assert!(
+        line.contains("added 0 [], removed 0 [], changed 0 []"),
+        "{line}"
+    );
+
+    // One shard edited, one removed, one added: those three only.
+    let pins = fixture.path().join("pins.d");
+    save_by_rename(&pins.join("b.toml"), &shard("b", "iad"));
+    std::fs::remove_file(pins.join("c.toml")).expect("remove a shard");
+    save_by_rename(&pins.join("d.toml"), &shard("d", "fra"));
+    hang_up(&child);
+    let line = next_reload_line(&log);
+    assert!(line.contains("pin_files_compiled=3"), "{line}");
+    assert!(
+        line.contains(
+            "added 1 [d.example.com.], removed 1 [c.example.com.], changed 1 [b.example.com.]"
+        ),
+        "{line}"
+    );
+    assert_eq!(ask("b.example.com").addresses(), vec![f0("iad")]);
+    assert_eq!(ask("c.example.com").rcode(), rcode::NXDOMAIN);
+    assert_eq!(ask("d.example.com").addresses(), vec![f0("fra")]);
+    assert_eq!(
+        ask("eu.example.com").addresses(),
+        vec![f0("fra")],
+        "an unchanged shard still serves"
+    );
+
+    // A broken shard is read and rejected; the last good table serves on.
+    save_by_rename(
+        &pins.join("b.toml"),
+        "[[reserved_domain]]\ndomain = \"b.example.com\"\nips = [\"nowhere\"]\n",
+    );
+    hang_up(&child);
+    let line = next_reload_line(&log);
+    assert!(line.contains("reload rejected"), "{line}");
+    assert_eq!(ask("b.example.com").addresses(), vec![f0("iad")]);
+
+    // A zone edit (and the repaired shard) are seen; with the zones
+    // changed the table is compiled whole, against them.
+    save_by_rename(&pins.join("b.toml"), &shard("b", "ams"));
+    save_by_rename(
+        &fixture.path().join("zones/example.com.zone"),
+        &format!(
+            "{}new  IN A   192.0.2.99\n",
+            crate::support::F0_ZONE.replace("hostmaster 1 ", "hostmaster 2 ")
+        ),
+    );
+    hang_up(&child);
+    let line = next_reload_line(&log);
+    assert!(line.contains("pin_files_compiled=3"), "{line}");
+    assert_eq!(ask("b.example.com").addresses(), vec![f0("ams")]);
+    assert_eq!(
+        ask("new.example.com").addresses(),
+        vec!["192.0.2.99".parse::<IpAddr>().expect("address")]
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

@@ -339,7 +339,7 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
     let generation = current.generation + 1;
     let built = match scope {
         Scope::Shards(files) => current
-            .with_shards_reread(files, generation)
+            .with_shards_reread(files, &current.zones, generation)
             .map(|(loaded, diff)| (loaded, Some(diff))),
         Scope::Full => current.reread(generation),
     };

@@ -92,13 +92,20 @@ impl Server {
             max_connections: settings.tcp_max_connections,
             idle_timeout: settings.tcp_idle_timeout,
         };
+        // SIGHUP is caught before anything is served: by the time a client
+        // can see the server, a hangup reloads it instead of ending it.
+        let hangups = {
+            let _context = runtime.enter();
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        };
+        // The files are watched before anything is served, so that no edit
+        // made once the server answers goes unseen.
+        let reloader = Reloader::start(live.clone(), settings.reload_debounce);
         let workers = net::default_workers(settings.udp_workers);
         let listeners = runtime.block_on(net::start(&addresses, workers, limits, live.clone()))?;
-        let reloader = Reloader::start(live.clone(), settings.reload_debounce);
         let hangup = reloader.trigger();
         runtime.spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            let Ok(mut hangups) = hangups else {
                 tracing::warn!("cannot listen for SIGHUP");
                 return;
             };

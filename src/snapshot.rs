@@ -100,12 +100,13 @@ impl Snapshot {
     }
 
     /// A full reload (SIGHUP, a zone change): zones and every pin file read
-    /// again. When the zones come out as they were, only the pin files
-    /// whose content changed (by digest) are compiled again, and the rest
-    /// of the table is shared: memory and time grow with what changed,
-    /// not with the table. When the zones changed, or every pin file did,
-    /// the table is built afresh. The diff comes back when it was found on
-    /// the way.
+    /// again. Only the pin files whose content changed (by digest) are
+    /// compiled again, and the rest of the table is shared: memory and
+    /// time grow with what changed, not with the table. Zones edited in
+    /// place have the whole table checked against them, without compiling
+    /// it again. The table is built afresh only when the set of zones
+    /// changed (a name may now fall in another zone) or every pin file
+    /// did. The diff comes back when it was found on the way.
     pub fn reread(&self, generation: u64) -> Result<(Loaded, Option<PinDiff>), Vec<Diagnostic>> {
         let Ok(zone_list) = zones::load_zone_dir(&self.config.zones_dir) else {
             // Reports the zone errors and the pin files' own errors.
@@ -117,7 +118,8 @@ impl Snapshot {
             Self::with_zones(self.config.clone(), self.geo.clone(), zones, generation)
                 .map(|loaded| (loaded, None))
         };
-        if !zones.diff(&self.zones).is_empty() {
+        let zones_changed = !zones.diff(&self.zones).is_empty();
+        if zones_changed && !zones.same_apexes(&self.zones) {
             return rebuild(zones);
         }
         let files = self
@@ -146,17 +148,22 @@ impl Snapshot {
                 })
                 .map(|known| known.to_path_buf()),
         );
-        let mut reread = self.with_shards_reread(&changed, generation)?;
-        reread.0.snapshot.zones = zones;
-        Ok((reread.0, Some(reread.1)))
+        let (mut loaded, diff) = self.with_shards_reread(&changed, &zones, generation)?;
+        if zones_changed {
+            // The shards not read again were checked against the old zones.
+            loaded.warnings = loaded.snapshot.pins.check_zones(&zones)?;
+        }
+        Ok((loaded, Some(diff)))
     }
 
     /// A copy with some pin shard files read again (a shard file that no
-    /// longer exists takes its names with it), everything else shared.
+    /// longer exists takes its names with it) and checked against `zones`,
+    /// everything else shared.
     /// Returns the new snapshot, its warnings and what changed.
     pub fn with_shards_reread(
         &self,
         files: &[std::path::PathBuf],
+        zones: &Arc<ZoneSet>,
         generation: u64,
     ) -> Result<(Loaded, PinDiff), Vec<Diagnostic>> {
         let mut table = (*self.pins).clone();
@@ -174,8 +181,7 @@ impl Snapshot {
                     )]);
                 }
             };
-            let (next, found, changes) =
-                table.with_shard(file, entries, &self.config, &self.zones)?;
+            let (next, found, changes) = table.with_shard(file, entries, &self.config, zones)?;
             table = next;
             warnings.extend(found);
             diff.extend(changes);
@@ -189,7 +195,7 @@ impl Snapshot {
                     published_at: SystemTime::now(),
                     config: self.config.clone(),
                     geo: self.geo.clone(),
-                    zones: self.zones.clone(),
+                    zones: zones.clone(),
                     pins: Arc::new(table),
                     failed_reloads: self.failed_reloads,
                 },

@@ -412,70 +412,18 @@ pub fn compile_shard(
                 continue;
             }
         };
-        let mut below_apex = 0usize;
-        match zones.find(&name) {
-            None => {
-                errors.push(at(
-                    entry.line,
-                    format!("domain '{}' is outside every served zone", entry.domain),
-                ));
-            }
-            Some((zone, skip)) => {
-                below_apex = skip;
-                if let crate::zones::ZoneLookup::Delegation { .. } = zone.lookup(&name) {
-                    errors.push(at(
-                        entry.line,
-                        format!(
-                            "domain '{}' is at or below a delegation in zone {}: the child zone's servers answer for it",
-                            entry.domain,
-                            zone.file.display()
-                        ),
-                    ));
-                }
-                // The zone's names the pin answers A/AAAA for: the name
-                // itself, or for a wildcard every name below its suffix.
-                let covered: Vec<(&[u8], &crate::zones::Node)> = if wildcard {
-                    zone.nodes
-                        .iter()
-                        .filter(|(owner, _)| is_below(owner, &name))
-                        .map(|(owner, node)| (&**owner, node))
-                        .collect()
-                } else {
-                    zone.nodes
-                        .get(name.as_bytes())
-                        .map(|node| (name.as_bytes(), node))
-                        .into_iter()
-                        .collect()
-                };
-                for (owner, node) in covered {
-                    let shown = crate::wire::name::wire_name_to_string(owner);
-                    if node.rrset(rtype::CNAME).is_some() {
-                        let what = if wildcard {
-                            format!("covers {shown}, which holds")
-                        } else {
-                            "holds".to_owned()
-                        };
-                        errors.push(at(
-                            entry.line,
-                            format!(
-                                "domain '{}' {what} a CNAME in zone {}",
-                                entry.domain,
-                                zone.file.display()
-                            ),
-                        ));
-                    } else if node.rrset(rtype::A).is_some() || node.rrset(rtype::AAAA).is_some() {
-                        compiled.warnings.push(at(
-                            entry.line,
-                            format!(
-                                "the pin for '{}' shadows the A/AAAA records of {shown} in {}",
-                                entry.domain,
-                                zone.file.display()
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
+        let fit = fit_in_zones(&entry.domain, &name, wildcard, zones);
+        let below_apex = fit.below_apex;
+        errors.extend(
+            fit.errors
+                .into_iter()
+                .map(|message| at(entry.line, message)),
+        );
+        compiled.warnings.extend(
+            fit.warnings
+                .into_iter()
+                .map(|message| at(entry.line, message)),
+        );
         let ttl = entry.ttl.unwrap_or(config.default_ttl);
         if ttl > crate::config::MAX_TTL {
             errors.push(at(
@@ -508,6 +456,77 @@ pub fn compile_shard(
         list.push((name.as_bytes().into(), slot));
     }
     compiled
+}
+
+/// What the zones make of a reserved name.
+#[derive(Debug, Default)]
+pub(super) struct ZoneFit {
+    /// Labels of the name below its zone's apex.
+    pub(super) below_apex: usize,
+    /// Why the name cannot be pinned.
+    pub(super) errors: Vec<String>,
+    /// Zone records the pin shadows.
+    pub(super) warnings: Vec<String>,
+}
+
+/// Checks a reserved name (`domain` as written, `name` parsed from it,
+/// the suffix for a wildcard) against the zones: it must lie in a zone,
+/// not at or below a delegation, and not where a CNAME is; A/AAAA records
+/// it shadows are worth a warning.
+pub(super) fn fit_in_zones(
+    domain: &str,
+    name: &NameKey,
+    wildcard: bool,
+    zones: &ZoneSet,
+) -> ZoneFit {
+    let mut fit = ZoneFit::default();
+    let Some((zone, skip)) = zones.find(name) else {
+        fit.errors
+            .push(format!("domain '{domain}' is outside every served zone"));
+        return fit;
+    };
+    fit.below_apex = skip;
+    if let crate::zones::ZoneLookup::Delegation { .. } = zone.lookup(name) {
+        fit.errors.push(format!(
+            "domain '{domain}' is at or below a delegation in zone {}: the child zone's servers answer for it",
+            zone.file.display()
+        ));
+    }
+    // The zone's names the pin answers A/AAAA for: the name itself, or for
+    // a wildcard every name below its suffix.
+    let covered: Vec<(&[u8], &crate::zones::Node)> = if wildcard {
+        zone.nodes
+            .iter()
+            .filter(|(owner, _)| is_below(owner, name))
+            .map(|(owner, node)| (&**owner, node))
+            .collect()
+    } else {
+        zone.nodes
+            .get(name.as_bytes())
+            .map(|node| (name.as_bytes(), node))
+            .into_iter()
+            .collect()
+    };
+    for (owner, node) in covered {
+        let shown = crate::wire::name::wire_name_to_string(owner);
+        if node.rrset(rtype::CNAME).is_some() {
+            let what = if wildcard {
+                format!("covers {shown}, which holds")
+            } else {
+                "holds".to_owned()
+            };
+            fit.errors.push(format!(
+                "domain '{domain}' {what} a CNAME in zone {}",
+                zone.file.display()
+            ));
+        } else if node.rrset(rtype::A).is_some() || node.rrset(rtype::AAAA).is_some() {
+            fit.warnings.push(format!(
+                "the pin for '{domain}' shadows the A/AAAA records of {shown} in {}",
+                zone.file.display()
+            ));
+        }
+    }
+    fit
 }
 
 /// Validates entries (from any number of files) and compiles the table.

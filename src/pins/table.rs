@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::index::NameIndex;
-use super::load::{CompiledShard, Digest, PinEntry, Policies, compile_shard};
+use super::load::{CompiledShard, Digest, PinEntry, Policies, compile_shard, fit_in_zones};
 use super::{PinDiff, PinMatch, Policy};
 use crate::config::Config;
 use crate::diagnostics::Diagnostic;
@@ -323,6 +323,55 @@ impl PinTable {
     /// The shard files, in index order.
     pub fn shard_files(&self) -> &[Arc<Path>] {
         &self.shards
+    }
+
+    /// Checks every reserved name against other zones with the same apexes
+    /// (so that each name stays in the zone it was compiled for): the
+    /// checks of compiling, without reading the files again. Returns the
+    /// warnings, or every error with its file and line.
+    pub fn check_zones(&self, zones: &ZoneSet) -> Result<Vec<Diagnostic>, Vec<Diagnostic>> {
+        let mut warnings = Vec::new();
+        let mut errors = Vec::new();
+        let names = self
+            .exact
+            .iter()
+            .map(|(name, slot)| (name, slot, false))
+            .chain(
+                self.wildcards
+                    .iter()
+                    .map(|(name, slot)| (&**name, slot, true)),
+            );
+        for (wire, slot, wildcard) in names {
+            let Ok((name, _)) = NameKey::from_wire(wire, 0) else {
+                continue;
+            };
+            // The name is written out only for the few that need a message.
+            let fit = fit_in_zones("", &name, wildcard, zones);
+            if fit.errors.is_empty() && fit.warnings.is_empty() {
+                continue;
+            }
+            let shown = wire_name_to_string(wire);
+            let shown = shown.strip_suffix('.').unwrap_or(&shown);
+            let domain = if wildcard {
+                format!("*.{shown}")
+            } else {
+                shown.to_owned()
+            };
+            let fit = fit_in_zones(&domain, &name, wildcard, zones);
+            let file = self
+                .shards
+                .get(slot.shard as usize)
+                .map_or(Path::new(""), |path| path);
+            let at = |message| Diagnostic::new(file, Some(slot.line as usize), message);
+            errors.extend(fit.errors.into_iter().map(at));
+            warnings.extend(fit.warnings.into_iter().map(at));
+        }
+        if errors.is_empty() {
+            Ok(warnings)
+        } else {
+            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            Err(errors)
+        }
     }
 
     /// The digest of `path`'s content when its names were compiled, if it

@@ -172,6 +172,12 @@ impl ZoneSet {
         })
     }
 
+    /// Whether both sets serve the same apexes (contents aside).
+    pub fn same_apexes(&self, other: &Self) -> bool {
+        self.zones.len() == other.zones.len()
+            && self.zones.keys().all(|apex| other.zones.contains_key(apex))
+    }
+
     /// The zone with exactly this apex.
     pub fn get(&self, apex: &[u8]) -> Option<&Zone> {
         self.zones.get(apex)

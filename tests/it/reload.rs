@@ -577,6 +577,16 @@ fn follow_log(
     }
 }
 
+/// A server process, killed when the test ends, failed or not.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Sends SIGHUP to `child`.
 fn hang_up(child: &std::process::Child) {
     let status = std::process::Command::new("kill")
@@ -586,10 +596,11 @@ fn hang_up(child: &std::process::Child) {
     assert!(status.success());
 }
 
-/// The next log line about a reload (published or rejected), with ANSI
-/// colours taken out.
+/// The log up to and including the next line about a reload (published
+/// or rejected; errors are logged before it), with ANSI colours taken out.
 fn next_reload_line(log: &std::sync::mpsc::Receiver<String>) -> String {
     let deadline = Instant::now() + SETTLE;
+    let mut lines = String::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = log.recv_timeout(left).expect("a reload is logged");
@@ -602,9 +613,11 @@ fn next_reload_line(log: &std::sync::mpsc::Receiver<String>) -> String {
                 plain.push(c);
             }
         }
+        lines.push_str(&plain);
         if plain.contains("published new snapshot") || plain.contains("reload rejected") {
-            return plain;
+            return lines;
         }
+        lines.push('\n');
     }
 }
 
@@ -626,15 +639,17 @@ fn sighup_recompiles_only_the_pin_shards_that_changed() {
     fixture.write("pins.d/a.toml", crate::support::F0_PINS);
     fixture.write("pins.d/b.toml", shard("b", "nrt"));
     fixture.write("pins.d/c.toml", shard("c", "nrt"));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pindns"))
-        .args(["serve", "--config"])
-        .arg(fixture.config_path())
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start pindns serve");
-    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut child = Stopped(
+        std::process::Command::new(env!("CARGO_BIN_EXE_pindns"))
+            .args(["serve", "--config"])
+            .arg(fixture.config_path())
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start pindns serve"),
+    );
+    let stderr = child.0.stderr.take().expect("stderr is piped");
     let (address, log) = follow_log(stderr);
     let client = UdpSocket::bind("127.0.0.1:0").expect("bind a client socket");
     let ask =
@@ -642,7 +657,7 @@ fn sighup_recompiles_only_the_pin_shards_that_changed() {
     assert_eq!(ask("b.example.com").addresses(), vec![f0("nrt")]);
 
     // Nothing changed: nothing compiled, and the table is the same.
-    hang_up(&child);
+    hang_up(&child.0);
     let line = next_reload_line(&log);
     assert!(line.contains("pin_files_compiled=0"), "{line}");
     assert!(
@@ -655,7 +670,7 @@ fn sighup_recompiles_only_the_pin_shards_that_changed() {
     save_by_rename(&pins.join("b.toml"), &shard("b", "iad"));
     std::fs::remove_file(pins.join("c.toml")).expect("remove a shard");
     save_by_rename(&pins.join("d.toml"), &shard("d", "fra"));
-    hang_up(&child);
+    hang_up(&child.0);
     let line = next_reload_line(&log);
     assert!(line.contains("pin_files_compiled=3"), "{line}");
     assert!(
@@ -678,31 +693,50 @@ fn sighup_recompiles_only_the_pin_shards_that_changed() {
         &pins.join("b.toml"),
         "[[reserved_domain]]\ndomain = \"b.example.com\"\nips = [\"nowhere\"]\n",
     );
-    hang_up(&child);
+    hang_up(&child.0);
     let line = next_reload_line(&log);
     assert!(line.contains("reload rejected"), "{line}");
     assert_eq!(ask("b.example.com").addresses(), vec![f0("iad")]);
 
-    // A zone edit (and the repaired shard) are seen; with the zones
-    // changed the table is compiled whole, against them.
+    // A zone edit (and the repaired shard) are seen: the repaired shard is
+    // compiled, the others are checked against the edited zone.
     save_by_rename(&pins.join("b.toml"), &shard("b", "ams"));
-    save_by_rename(
-        &fixture.path().join("zones/example.com.zone"),
-        &format!(
-            "{}new  IN A   192.0.2.99\n",
-            crate::support::F0_ZONE.replace("hostmaster 1 ", "hostmaster 2 ")
-        ),
-    );
-    hang_up(&child);
+    let zone = fixture.path().join("zones/example.com.zone");
+    let serial = |serial: u32| {
+        crate::support::F0_ZONE.replace("hostmaster 1 ", &format!("hostmaster {serial} "))
+    };
+    save_by_rename(&zone, &format!("{}new  IN A   192.0.2.99\n", serial(2)));
+    hang_up(&child.0);
     let line = next_reload_line(&log);
-    assert!(line.contains("pin_files_compiled=3"), "{line}");
+    assert!(line.contains("pin_files_compiled=1"), "{line}");
+    assert!(line.contains("serial 1 -> 2"), "{line}");
     assert_eq!(ask("b.example.com").addresses(), vec![f0("ams")]);
     assert_eq!(
         ask("new.example.com").addresses(),
         vec!["192.0.2.99".parse::<IpAddr>().expect("address")]
     );
-    let _ = child.kill();
-    let _ = child.wait();
+
+    // A zone edit that puts a CNAME where an unchanged shard pins a name is
+    // rejected, naming that shard's file and line.
+    save_by_rename(&zone, &format!("{}d  IN CNAME www\n", serial(3)));
+    hang_up(&child.0);
+    let text = next_reload_line(&log);
+    assert!(text.contains("reload rejected"), "{text}");
+    assert!(text.contains("d.toml:2"), "the pin's file and line: {text}");
+    assert!(text.contains("holds a CNAME"), "{text}");
+    assert_eq!(ask("d.example.com").addresses(), vec![f0("fra")]);
+
+    // A new zone changes which zone a name may fall in: compiled whole.
+    save_by_rename(&zone, &serial(4));
+    fixture.write(
+        "zones/sub.example.com.zone",
+        "$ORIGIN sub.example.com.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 60\n@ IN NS ns1.example.com.\n",
+    );
+    hang_up(&child.0);
+    let line = next_reload_line(&log);
+    assert!(line.contains("pin_files_compiled=3"), "{line}");
+    assert!(line.contains("+sub.example.com."), "{line}");
+    assert_eq!(ask("d.example.com").addresses(), vec![f0("fra")]);
 }
 
 #[test]

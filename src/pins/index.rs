@@ -22,7 +22,46 @@ const NAMES_PER_BUCKET: usize = 4;
 pub type Duplicate<V> = (Box<[u8]>, V, V);
 
 /// One entry: the key's hash, the key, the value.
-type Entry<V> = (u64, Box<[u8]>, V);
+type Entry<V> = (u64, Key, V);
+
+/// Longest key held inline; wire-format host names like
+/// `d0000001.example.com` (22 bytes) fit.
+const INLINE_KEY: usize = 30;
+
+/// A key, held inside its entry when short, so that a lookup compares it
+/// without following a pointer (and building the index allocates nothing
+/// per name); longer keys live on the heap.
+#[derive(Clone)]
+enum Key {
+    /// `len` bytes at the start of `bytes`.
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    /// A key longer than `INLINE_KEY`.
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    /// The key for these bytes.
+    fn new(key: &[u8]) -> Self {
+        if key.len() <= INLINE_KEY {
+            let mut bytes = [0u8; INLINE_KEY];
+            bytes[..key.len()].copy_from_slice(key);
+            Self::Inline {
+                len: key.len() as u8,
+                bytes,
+            }
+        } else {
+            Self::Heap(key.into())
+        }
+    }
+
+    /// The key's bytes.
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Heap(bytes) => bytes,
+        }
+    }
+}
 
 /// The index.
 #[derive(Clone)]
@@ -76,7 +115,7 @@ impl<V> NameIndex<V> {
         let hash = hash_of(key);
         self.buckets[self.bucket_of(hash)]
             .iter()
-            .find(|(entry_hash, entry_key, _)| *entry_hash == hash && **entry_key == *key)
+            .find(|(entry_hash, entry_key, _)| *entry_hash == hash && entry_key.as_bytes() == key)
             .map(|(_, _, value)| value)
     }
 
@@ -94,7 +133,7 @@ impl<V> NameIndex<V> {
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
         self.buckets
             .iter()
-            .flat_map(|bucket| bucket.iter().map(|(_, key, value)| (&**key, value)))
+            .flat_map(|bucket| bucket.iter().map(|(_, key, value)| (key.as_bytes(), value)))
     }
 
     /// Every key and value with the index of its bucket.
@@ -102,7 +141,7 @@ impl<V> NameIndex<V> {
         self.buckets.iter().enumerate().flat_map(|(index, bucket)| {
             bucket
                 .iter()
-                .map(move |(_, key, value)| (index as u32, &**key, value))
+                .map(move |(_, key, value)| (index as u32, key.as_bytes(), value))
         })
     }
 
@@ -114,7 +153,7 @@ impl<V> NameIndex<V> {
         buckets
             .iter()
             .filter_map(|&index| self.buckets.get(index as usize))
-            .flat_map(|bucket| bucket.iter().map(|(_, key, value)| (&**key, value)))
+            .flat_map(|bucket| bucket.iter().map(|(_, key, value)| (key.as_bytes(), value)))
     }
 
     /// Number of buckets.
@@ -160,7 +199,9 @@ impl<V: Clone> NameIndex<V> {
             let bucket = &mut grouped[index.bucket_of(hash)];
             match bucket
                 .iter_mut()
-                .find(|(entry_hash, entry_key, _)| *entry_hash == hash && *entry_key == key)
+                .find(|(entry_hash, entry_key, _)| {
+                    *entry_hash == hash && entry_key.as_bytes() == &*key
+                })
             {
                 Some((_, _, kept)) => {
                     if first_wins(kept, &value) {
@@ -170,7 +211,7 @@ impl<V: Clone> NameIndex<V> {
                         duplicates.push((key, kept.clone(), dropped));
                     }
                 }
-                None => bucket.push((hash, key, value)),
+                None => bucket.push((hash, Key::new(&key), value)),
             }
         }
         index.len = grouped.iter().map(Vec::len).sum();
@@ -219,9 +260,10 @@ impl<V: Clone> NameIndex<V> {
             let entries = touched
                 .entry(bucket_index)
                 .or_insert_with(|| self.buckets[bucket_index].to_vec());
-            entries
-                .retain(|(entry_hash, entry_key, _)| !(*entry_hash == hash && *entry_key == key));
-            entries.push((hash, key, value));
+            entries.retain(|(entry_hash, entry_key, _)| {
+                !(*entry_hash == hash && entry_key.as_bytes() == &*key)
+            });
+            entries.push((hash, Key::new(&key), value));
         }
         for (bucket_index, entries) in touched {
             next.len = next.len - next.buckets[bucket_index].len() + entries.len();

@@ -4,7 +4,8 @@
 #   PINDNS_BIN set  -> used as is
 #   PINDNS_REV set  -> that commit, exported with git archive into
 #                      $WORK/src-REV and built there (target dir $WORK/target-rev)
-#   neither         -> cargo build --release in the repository (working tree)
+#   neither         -> cargo build --release in the repository (working tree),
+#                      copied to $WORK/bin/pindns
 build_pindns() {
     local repo=$1 work=$2 rev src
     [ -n "${PINDNS_BIN:-}" ] && return 0
@@ -23,8 +24,9 @@ build_pindns() {
     else
         echo "[build] cargo build --release in $repo (working tree)" >&2
         (cd "$repo" && cargo build --release >&2) || return 1
-        cp "$repo/target/release/pindns" "$work/pindns.new" && mv "$work/pindns.new" "$work/pindns"
-        PINDNS_BIN=$work/pindns
+        mkdir -p "$work/bin"
+        cp "$repo/target/release/pindns" "$work/bin/pindns.new" && mv "$work/bin/pindns.new" "$work/bin/pindns"
+        PINDNS_BIN=$work/bin/pindns
         PINDNS_DESC="working tree at $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo ', src modified')"
     fi
 }

@@ -12,13 +12,13 @@
 //!   reading them cannot hold its slot for ever once the socket buffers
 //!   are full.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use socket2::SockRef;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
@@ -86,16 +86,18 @@ const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// message in it, write all those replies at once, repeat.
 ///
 /// A pipelined burst costs one read and one write, not a read per prefix,
-/// a read per body and a write per reply.
+/// a read per body and a write per reply. A read that leaves the socket
+/// empty is not followed by another read to hear "would block"; and the
+/// idle timer is armed once and moved only when it fires early, not
+/// re-armed for every read.
 async fn connection(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     live: &Live,
     idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     stream.set_nodelay(true).ok();
-    let (mut reader, mut writer) = stream.into_split();
     let mut input = vec![0u8; INPUT_CAPACITY];
     // Unanswered bytes are input[start..end].
     let (mut start, mut end) = (0usize, 0usize);
@@ -104,6 +106,8 @@ async fn connection(
     // Between messages a client has `idle_timeout` to begin the next; a
     // message that has begun gets `idle_timeout` from then to complete.
     let mut deadline = Instant::now() + idle_timeout;
+    let idle = tokio::time::sleep_until(deadline);
+    tokio::pin!(idle);
     let mut partial = false;
     loop {
         let mut completed = false;
@@ -120,10 +124,10 @@ async fn connection(
                 output.extend_from_slice(&reply[..usize::from(reply_length)]);
             }
             if output.len() >= OUTPUT_HIGH_WATER {
-                write_out(&mut writer, &mut output, idle_timeout).await?;
+                write_out(&mut stream, &mut output, idle_timeout).await?;
             }
         }
-        write_out(&mut writer, &mut output, idle_timeout).await?;
+        write_out(&mut stream, &mut output, idle_timeout).await?;
         if start == end {
             (start, end) = (0, 0);
         } else if start > 0 {
@@ -138,17 +142,55 @@ async fn connection(
             partial = true;
             deadline = Instant::now() + idle_timeout;
         }
-        let read = tokio::select! {
-            result = tokio::time::timeout_at(deadline, reader.read(&mut input[end..])) => match result {
-                Ok(result) => result?,
-                Err(_) => return Ok(()),
-            },
-            _ = shutdown.changed() => return Ok(()),
+        let read = loop {
+            tokio::select! {
+                result = read_some(&stream, &mut input[end..]) => break result?,
+                () = &mut idle => {
+                    if Instant::now() >= deadline {
+                        return Ok(());
+                    }
+                    // Armed for an earlier deadline: follow the latest.
+                    idle.as_mut().reset(deadline);
+                }
+                _ = shutdown.changed() => return Ok(()),
+            }
         };
         if read == 0 {
             return Ok(());
         }
         end += read;
+    }
+}
+
+/// Reads what has arrived into `buffer` (0 at end of stream), waiting
+/// until something has.
+///
+/// A read shorter than the buffer took everything the socket held, so the
+/// socket is marked not readable at once instead of by a second read that
+/// would fail with "would block"; the reactor's readiness tick keeps this
+/// safe against bytes that arrive in between.
+async fn read_some(stream: &TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        let mut taken = 0;
+        let result = stream.try_io(Interest::READABLE, || {
+            let mut socket: &socket2::Socket = &SockRef::from(stream);
+            taken = socket.read(buffer)?;
+            if taken > 0 && taken < buffer.len() {
+                Err(io::Error::from(io::ErrorKind::WouldBlock))
+            } else {
+                Ok(taken)
+            }
+        });
+        match result {
+            Ok(read) => return Ok(read),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                if taken > 0 {
+                    return Ok(taken);
+                }
+            }
+            Err(error) => return Err(error),
+        }
     }
 }
 
@@ -162,7 +204,7 @@ fn complete_message(buffered: &[u8]) -> Option<usize> {
 
 /// Writes and empties `output`, giving up after `timeout`.
 async fn write_out(
-    writer: &mut OwnedWriteHalf,
+    writer: &mut TcpStream,
     output: &mut Vec<u8>,
     timeout: Duration,
 ) -> io::Result<()> {

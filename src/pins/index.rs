@@ -197,12 +197,9 @@ impl<V: Clone> NameIndex<V> {
         for (key, value) in entries {
             let hash = hash_of(&key);
             let bucket = &mut grouped[index.bucket_of(hash)];
-            match bucket
-                .iter_mut()
-                .find(|(entry_hash, entry_key, _)| {
-                    *entry_hash == hash && entry_key.as_bytes() == &*key
-                })
-            {
+            match bucket.iter_mut().find(|(entry_hash, entry_key, _)| {
+                *entry_hash == hash && entry_key.as_bytes() == &*key
+            }) {
                 Some((_, _, kept)) => {
                     if first_wins(kept, &value) {
                         duplicates.push((key, kept.clone(), value));

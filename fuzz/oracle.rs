@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RData};
@@ -32,6 +32,27 @@ pub(crate) fn shipped_snapshot(repository: &Path) -> Snapshot {
     match Snapshot::load(&repository.join("config.toml")) {
         Ok(loaded) => loaded.snapshot,
         Err(errors) => panic!("the shipped files do not load: {errors:?}"),
+    }
+}
+
+/// The shipped files of the repository at `repository`, loaded on first
+/// use and kept for the life of the process: loaded once, not per input.
+pub(crate) fn shipped_snapshot_once(repository: &Path) -> &'static Snapshot {
+    static SNAPSHOT: OnceLock<Snapshot> = OnceLock::new();
+    SNAPSHOT.get_or_init(|| shipped_snapshot(repository))
+}
+
+/// A fuzz target's body: `data` through `check` on the shipped snapshot of
+/// `repository`; a broken invariant panics, which is how the fuzzer learns
+/// of it.
+#[allow(dead_code)] // the replay test reports instead of panicking
+pub(crate) fn fuzz_one(
+    repository: &Path,
+    check: fn(&Snapshot, &[u8]) -> Result<(), String>,
+    data: &[u8],
+) {
+    if let Err(broken) = check(shipped_snapshot_once(repository), data) {
+        panic!("oracle: {broken}");
     }
 }
 

@@ -4,7 +4,6 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use pindns::snapshot::Snapshot;
 
@@ -16,8 +15,7 @@ mod oracle;
 
 /// The shipped files, loaded once for every replay.
 fn snapshot() -> &'static Snapshot {
-    static SNAPSHOT: OnceLock<Snapshot> = OnceLock::new();
-    SNAPSHOT.get_or_init(|| oracle::shipped_snapshot(&repo_root()))
+    oracle::shipped_snapshot_once(&repo_root())
 }
 
 /// Every file of `fuzz/corpus/<target>` and `fuzz/regressions/<target>`.

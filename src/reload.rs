@@ -106,6 +106,11 @@ impl Reloader {
     }
 }
 
+/// A duration in milliseconds, to 0.01 ms, for the log.
+fn milliseconds(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
 /// CPU time the calling thread has used.
 fn thread_cpu_time() -> Duration {
     let mut now = libc::timespec {
@@ -390,11 +395,11 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
             let (domains, zones) = (next.pins.len(), next.zones.len());
             let next = Arc::new(next);
             live.publish_arc(next.clone());
-            let build_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let build_ms = milliseconds(started.elapsed());
             // CPU time of this thread alone: in the idle scheduling class,
             // on a busy machine the wall time above can be many times the
             // work done.
-            let build_cpu_ms = (thread_cpu_time() - cpu_started).as_secs_f64() * 1000.0;
+            let build_cpu_ms = milliseconds(thread_cpu_time() - cpu_started);
             // The diff of a full reload walks both tables: done after the
             // swap, so that it never delays the new answers.
             let diff = diff.unwrap_or_else(|| next.pins.diff(&current.pins));

@@ -155,22 +155,31 @@ fn ipv4_and_ipv6_wildcards_share_a_port() {
         return;
     }
     let fixture = Fixture::f0();
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("address")
-        .port();
-    let listen: Vec<SocketAddr> = vec![
-        format!("0.0.0.0:{port}").parse().expect("address"),
-        format!("[::]:{port}").parse().expect("address"),
-    ];
-    let server = Server::start(
-        &fixture.config_path(),
-        &Options {
-            listen: Some(listen),
-        },
-    )
-    .unwrap_or_else(|error| panic!("dual-stack listen must start: {error}"));
+    // A port free a moment ago can be taken before the server binds it
+    // (other tests open sockets in parallel): try a few.
+    let mut attempts = 0;
+    let (server, port) = loop {
+        attempts += 1;
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("address")
+            .port();
+        let listen: Vec<SocketAddr> = vec![
+            format!("0.0.0.0:{port}").parse().expect("address"),
+            format!("[::]:{port}").parse().expect("address"),
+        ];
+        match Server::start(
+            &fixture.config_path(),
+            &Options {
+                listen: Some(listen),
+            },
+        ) {
+            Ok(server) => break (server, port),
+            Err(error) if attempts < 5 && error.to_string().contains("in use") => continue,
+            Err(error) => panic!("dual-stack listen must start: {error}"),
+        }
+    };
     for target in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
         let target: SocketAddr = target.parse().expect("address");
         let reply = crate::support::Reply::parse(crate::support::udp_exchange(

@@ -70,8 +70,34 @@ pub(crate) fn repo_root() -> &'static Path {
 }
 
 /// Where test directories are created: cargo's per-target temporary folder.
+///
+/// The directories of shared servers live as long as their test process
+/// and are never removed by it; the first call removes those that earlier
+/// runs left, once they are an hour old (no test process lives that long).
 fn scratch_root() -> &'static Path {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    SWEPT.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            return;
+        };
+        let hour = std::time::Duration::from_secs(3600);
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|metadata| metadata.modified())
+                .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > hour));
+            if stale
+                && entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("pindns-test-")
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    root
 }
 
 /// Where a fixture's files live: removed on drop, or kept for the whole

@@ -10,10 +10,15 @@
 //!   the same time again to complete, and is always answered;
 //! - the same timeout on writing replies, so that a client that stops
 //!   reading them cannot hold its slot for ever once the socket buffers
-//!   are full.
+//!   are full;
+//! - a small kernel send buffer per connection, and a reset rather than a
+//!   graceful close when a connection that timed out still has unread
+//!   replies queued: otherwise the kernel keeps them, outside the cap, in
+//!   an orphaned socket for as long as the client keeps its end open.
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,9 +100,58 @@ async fn connection(
     peer: SocketAddr,
     live: &Live,
     idle_timeout: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     stream.set_nodelay(true).ok();
+    SockRef::from(&stream)
+        .set_send_buffer_size(SEND_BUFFER)
+        .ok();
+    let ended = exchange(&mut stream, peer, live, idle_timeout, shutdown).await;
+    let timed_out = match &ended {
+        Ok(ending) => *ending == Ending::TimedOut,
+        Err(error) => error.kind() == io::ErrorKind::TimedOut,
+    };
+    if timed_out {
+        abandon(&stream);
+    }
+    ended.map(|_| ())
+}
+
+/// The most reply bytes the kernel holds for one connection (it doubles
+/// this for its bookkeeping): a few of the largest replies, so that a
+/// client that stops reading ties up little memory.
+const SEND_BUFFER: usize = 4 * 64 * 1024;
+
+/// Why a connection's exchange ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The client closed its side, or the server is stopping.
+    Closed,
+    /// The client went quiet past the idle timeout.
+    TimedOut,
+}
+
+/// Ends a connection the client stopped serving: if the kernel still holds
+/// replies it never read, the connection is reset, so that they are thrown
+/// away at once instead of held by an orphaned socket until the client goes.
+fn abandon(stream: &TcpStream) {
+    let mut unsent: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ writes one int, the bytes in the socket's send queue.
+    let result = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &raw mut unsent) };
+    if result == 0 && unsent > 0 {
+        SockRef::from(stream).set_linger(Some(Duration::ZERO)).ok();
+    }
+}
+
+/// Answers the messages of one connection until it closes, goes quiet, or
+/// fails.
+async fn exchange(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    live: &Live,
+    idle_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<Ending> {
     let mut input = vec![0u8; INPUT_CAPACITY];
     // Unanswered bytes are input[start..end].
     let (mut start, mut end) = (0usize, 0usize);
@@ -124,10 +178,10 @@ async fn connection(
                 output.extend_from_slice(&reply[..usize::from(reply_length)]);
             }
             if output.len() >= OUTPUT_HIGH_WATER {
-                write_out(&mut stream, &mut output, idle_timeout).await?;
+                write_out(stream, &mut output, idle_timeout).await?;
             }
         }
-        write_out(&mut stream, &mut output, idle_timeout).await?;
+        write_out(stream, &mut output, idle_timeout).await?;
         if start == end {
             (start, end) = (0, 0);
         } else if start > 0 {
@@ -144,19 +198,19 @@ async fn connection(
         }
         let read = loop {
             tokio::select! {
-                result = read_some(&stream, &mut input[end..]) => break result?,
+                result = read_some(stream, &mut input[end..]) => break result?,
                 () = &mut idle => {
                     if Instant::now() >= deadline {
-                        return Ok(());
+                        return Ok(Ending::TimedOut);
                     }
                     // Armed for an earlier deadline: follow the latest.
                     idle.as_mut().reset(deadline);
                 }
-                _ = shutdown.changed() => return Ok(()),
+                _ = shutdown.changed() => return Ok(Ending::Closed),
             }
         };
         if read == 0 {
-            return Ok(());
+            return Ok(Ending::Closed);
         }
         end += read;
     }

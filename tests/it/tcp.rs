@@ -274,6 +274,57 @@ fn rfc7766_client_that_never_reads_does_not_hold_a_slot_forever() {
 }
 
 #[test]
+fn rfc7766_replies_a_stalled_client_never_read_are_dropped_with_a_reset() {
+    let server = TestServer::edited(|root| {
+        set_server_setting(root, "tcp_idle_timeout", Some("1.0"));
+        let zone = root.join("zones/example.com.zone");
+        let mut text = std::fs::read_to_string(&zone).expect("read zone");
+        for index in 1..=40 {
+            text.push_str(&format!("big IN A 192.0.2.{}\n", 100 + index));
+        }
+        std::fs::write(&zone, text).expect("write zone");
+    });
+    // Queries the server reads in full, whose 1 MB of replies are far more
+    // than the socket buffers hold (the client's is made small), and a
+    // client that never reads them.
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("small receive buffer");
+    socket
+        .connect(&server.address.into())
+        .expect("connect to the server");
+    let mut stuck: TcpStream = socket.into();
+    let burst: Vec<u8> = (0..1500u32)
+        .flat_map(|id| framed(&query(id as u16, "big.example.com")))
+        .collect();
+    stuck.write_all(&burst).expect("send the queries");
+    // The server gives up on the client one timeout after its writes
+    // stalled. A graceful close would leave the unread replies queued in
+    // the kernel for as long as the client keeps its socket; a reset
+    // throws them away, and the client sees it once it reads.
+    std::thread::sleep(Duration::from_millis(2500));
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut received = 0usize;
+    let ending = loop {
+        match std::io::Read::read(&mut stuck, &mut buffer) {
+            Ok(0) => break "end of stream",
+            Ok(count) => received += count,
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break "reset",
+            Err(error) => panic!("read after {received} bytes: {error}"),
+        }
+    };
+    assert_eq!(
+        ending, "reset",
+        "the abandoned connection is reset ({received} bytes of replies read first)"
+    );
+}
+
+#[test]
 fn rfc7766_a_query_trickled_byte_by_byte_cannot_hold_a_connection() {
     let server = limited_server("1.0", "16");
     let mut stream = tcp_connect(server.address);

@@ -3,7 +3,7 @@
 # shared geo workload (../shared/bench), interleaved in one run; plus pindns
 # with 10, 10k, 100k and 1M reserved domains added, and TCP pipelined.
 #
-#   bench/peers.sh                      everything (~45 min with the defaults)
+#   bench/peers.sh                      everything (~55 min with the defaults)
 #   ROUNDS=1 DUR=5 bench/peers.sh       a quick pass
 #
 # Every server runs on CPU 0 (one UDP worker each), dnsperf on CPU 1, as in

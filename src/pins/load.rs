@@ -412,7 +412,7 @@ pub fn compile_shard(
                 continue;
             }
         };
-        let fit = fit_in_zones(&entry.domain, &name, wildcard, zones);
+        let fit = fit_in_zones(|| entry.domain.clone(), &name, wildcard, zones);
         let below_apex = fit.below_apex;
         errors.extend(
             fit.errors
@@ -469,26 +469,29 @@ pub(super) struct ZoneFit {
     pub(super) warnings: Vec<String>,
 }
 
-/// Checks a reserved name (`domain` as written, `name` parsed from it,
-/// the suffix for a wildcard) against the zones: it must lie in a zone,
-/// not at or below a delegation, and not where a CNAME is; A/AAAA records
-/// it shadows are worth a warning.
+/// Checks a reserved name (`name`, the suffix for a wildcard; `domain`
+/// gives it as written, asked only for a message) against the zones: it
+/// must lie in a zone, not at or below a delegation, and not where a CNAME
+/// is; A/AAAA records it shadows are worth a warning.
 pub(super) fn fit_in_zones(
-    domain: &str,
+    domain: impl Fn() -> String,
     name: &NameKey,
     wildcard: bool,
     zones: &ZoneSet,
 ) -> ZoneFit {
     let mut fit = ZoneFit::default();
     let Some((zone, skip)) = zones.find(name) else {
-        fit.errors
-            .push(format!("domain '{domain}' is outside every served zone"));
+        fit.errors.push(format!(
+            "domain '{}' is outside every served zone",
+            domain()
+        ));
         return fit;
     };
     fit.below_apex = skip;
     if let crate::zones::ZoneLookup::Delegation { .. } = zone.lookup(name) {
         fit.errors.push(format!(
-            "domain '{domain}' is at or below a delegation in zone {}: the child zone's servers answer for it",
+            "domain '{}' is at or below a delegation in zone {}: the child zone's servers answer for it",
+            domain(),
             zone.file.display()
         ));
     }
@@ -516,12 +519,14 @@ pub(super) fn fit_in_zones(
                 "holds".to_owned()
             };
             fit.errors.push(format!(
-                "domain '{domain}' {what} a CNAME in zone {}",
+                "domain '{}' {what} a CNAME in zone {}",
+                domain(),
                 zone.file.display()
             ));
         } else if node.rrset(rtype::A).is_some() || node.rrset(rtype::AAAA).is_some() {
             fit.warnings.push(format!(
-                "the pin for '{domain}' shadows the A/AAAA records of {shown} in {}",
+                "the pin for '{}' shadows the A/AAAA records of {shown} in {}",
+                domain(),
                 zone.file.display()
             ));
         }

@@ -345,19 +345,7 @@ impl PinTable {
             let Ok((name, _)) = NameKey::from_wire(wire, 0) else {
                 continue;
             };
-            // The name is written out only for the few that need a message.
-            let fit = fit_in_zones("", &name, wildcard, zones);
-            if fit.errors.is_empty() && fit.warnings.is_empty() {
-                continue;
-            }
-            let shown = wire_name_to_string(wire);
-            let shown = shown.strip_suffix('.').unwrap_or(&shown);
-            let domain = if wildcard {
-                format!("*.{shown}")
-            } else {
-                shown.to_owned()
-            };
-            let fit = fit_in_zones(&domain, &name, wildcard, zones);
+            let fit = fit_in_zones(|| domain_as_written(wire, wildcard), &name, wildcard, zones);
             let file = self
                 .shards
                 .get(slot.shard as usize)
@@ -382,6 +370,18 @@ impl PinTable {
     }
 }
 
+/// A reserved name as a pin file writes it (no trailing dot; `*.` before a
+/// wildcard's suffix), for messages.
+fn domain_as_written(wire: &[u8], wildcard: bool) -> String {
+    let text = wire_name_to_string(wire);
+    let text = text.strip_suffix('.').unwrap_or(&text);
+    if wildcard {
+        format!("*.{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// The error for a name given twice, naming both places.
 fn duplicate(
     shards: &[Arc<Path>],
@@ -395,13 +395,7 @@ fn duplicate(
             .get(slot.shard as usize)
             .map_or_else(|| Path::new("?").into(), Arc::clone)
     };
-    let text = wire_name_to_string(name);
-    let text = text.strip_suffix('.').unwrap_or(&text);
-    let shown = if wildcard {
-        format!("*.{text}")
-    } else {
-        text.to_owned()
-    };
+    let shown = domain_as_written(name, wildcard);
     Diagnostic::new(
         &file(second),
         Some(second.line as usize),

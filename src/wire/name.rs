@@ -81,40 +81,43 @@ impl NameKey {
     /// query path builds its key in place instead of moving 400 bytes
     /// around. On error `self` holds the root name.
     pub fn read_wire(&mut self, message: &[u8], offset: usize) -> Result<usize, NameError> {
-        self.len = 1;
-        self.bytes[0] = 0;
-        self.label_count = 0;
-        let key = self;
+        self.clear();
+        let read = self.decode_wire(message, offset);
+        if read.is_err() {
+            self.clear();
+        }
+        read
+    }
+
+    /// Decodes the name at `offset` into `self`, which holds the root name.
+    fn decode_wire(&mut self, message: &[u8], offset: usize) -> Result<usize, NameError> {
         let mut position = offset;
         let mut written = 0usize;
         loop {
-            let Some(&length) = message.get(position) else {
-                return Err(key.reset(NameError::Truncated));
-            };
-            let length = length as usize;
+            let length = *message.get(position).ok_or(NameError::Truncated)? as usize;
             if length == 0 {
                 if written + 1 > MAX_NAME_LEN {
-                    return Err(key.reset(NameError::TooLong));
+                    return Err(NameError::TooLong);
                 }
-                key.bytes[written] = 0;
-                key.len = (written + 1) as u8;
+                self.bytes[written] = 0;
+                self.len = (written + 1) as u8;
                 return Ok(position + 1);
             }
             match length & 0xC0 {
                 0x00 => {}
-                0xC0 => return Err(key.reset(NameError::Pointer)),
-                _ => return Err(key.reset(NameError::BadLabelType)),
+                0xC0 => return Err(NameError::Pointer),
+                _ => return Err(NameError::BadLabelType),
             }
-            let Some(label) = message.get(position + 1..position + 1 + length) else {
-                return Err(key.reset(NameError::Truncated));
-            };
+            let label = message
+                .get(position + 1..position + 1 + length)
+                .ok_or(NameError::Truncated)?;
             if written + 1 + length + 1 > MAX_NAME_LEN {
-                return Err(key.reset(NameError::TooLong));
+                return Err(NameError::TooLong);
             }
-            key.label_starts[key.label_count as usize] = written as u8;
-            key.label_count += 1;
-            key.bytes[written] = length as u8;
-            for (slot, byte) in key.bytes[written + 1..written + 1 + length]
+            self.label_starts[self.label_count as usize] = written as u8;
+            self.label_count += 1;
+            self.bytes[written] = length as u8;
+            for (slot, byte) in self.bytes[written + 1..written + 1 + length]
                 .iter_mut()
                 .zip(label)
             {
@@ -125,12 +128,11 @@ impl NameKey {
         }
     }
 
-    /// Makes this the root name again and hands `error` back.
-    fn reset(&mut self, error: NameError) -> NameError {
+    /// Makes this the root name.
+    fn clear(&mut self) {
         self.len = 1;
         self.bytes[0] = 0;
         self.label_count = 0;
-        error
     }
 
     /// Parses a name in presentation form ("api.example.com", trailing dot

@@ -26,6 +26,24 @@ fn limited_server(idle_seconds: &str, max_connections: &str) -> TestServer {
     })
 }
 
+/// A pindns with a 1 s idle timeout (and `max_connections`, if given)
+/// whose `big.example.com` has 40 A records: 684-byte replies, so that a
+/// client that does not read them soon fills the socket buffers.
+fn big_reply_server(max_connections: Option<&str>) -> TestServer {
+    TestServer::edited(|root| {
+        set_server_setting(root, "tcp_idle_timeout", Some("1.0"));
+        if max_connections.is_some() {
+            set_server_setting(root, "tcp_max_connections", max_connections);
+        }
+        let zone = root.join("zones/example.com.zone");
+        let mut text = std::fs::read_to_string(&zone).expect("read zone");
+        for index in 1..=40 {
+            text.push_str(&format!("big IN A 192.0.2.{}\n", 100 + index));
+        }
+        std::fs::write(&zone, text).expect("write zone");
+    })
+}
+
 /// Reads `count` replies and returns their IDs, checking each is NOERROR.
 fn read_ids(stream: &mut TcpStream, count: usize) -> Vec<u16> {
     let mut ids: Vec<u16> = (0..count)
@@ -220,16 +238,7 @@ fn rfc7766_connections_over_the_cap_are_closed_and_slots_come_back() {
 
 #[test]
 fn rfc7766_client_that_never_reads_does_not_hold_a_slot_forever() {
-    let server = TestServer::edited(|root| {
-        set_server_setting(root, "tcp_idle_timeout", Some("1.0"));
-        set_server_setting(root, "tcp_max_connections", Some("1"));
-        let zone = root.join("zones/example.com.zone");
-        let mut text = std::fs::read_to_string(&zone).expect("read zone");
-        for index in 1..=40 {
-            text.push_str(&format!("big IN A 192.0.2.{}\n", 100 + index));
-        }
-        std::fs::write(&zone, text).expect("write zone");
-    });
+    let server = big_reply_server(Some("1"));
     // Queries whose 684-byte replies are never read: once the socket
     // buffers are full the server cannot write, and must give up on the
     // connection rather than wait for ever.
@@ -275,15 +284,7 @@ fn rfc7766_client_that_never_reads_does_not_hold_a_slot_forever() {
 
 #[test]
 fn rfc7766_replies_a_stalled_client_never_read_are_dropped_with_a_reset() {
-    let server = TestServer::edited(|root| {
-        set_server_setting(root, "tcp_idle_timeout", Some("1.0"));
-        let zone = root.join("zones/example.com.zone");
-        let mut text = std::fs::read_to_string(&zone).expect("read zone");
-        for index in 1..=40 {
-            text.push_str(&format!("big IN A 192.0.2.{}\n", 100 + index));
-        }
-        std::fs::write(&zone, text).expect("write zone");
-    });
+    let server = big_reply_server(None);
     // Queries the server reads in full, whose 1 MB of replies are far more
     // than the socket buffers hold (the client's is made small), and a
     // client that never reads them.

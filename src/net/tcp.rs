@@ -107,29 +107,16 @@ async fn connection(
         .set_send_buffer_size(SEND_BUFFER)
         .ok();
     let ended = exchange(&mut stream, peer, live, idle_timeout, shutdown).await;
-    let timed_out = match &ended {
-        Ok(ending) => *ending == Ending::TimedOut,
-        Err(error) => error.kind() == io::ErrorKind::TimedOut,
-    };
-    if timed_out {
+    if matches!(&ended, Err(error) if error.kind() == io::ErrorKind::TimedOut) {
         abandon(&stream);
     }
-    ended.map(|_| ())
+    ended
 }
 
 /// The most reply bytes the kernel holds for one connection (it doubles
 /// this for its bookkeeping): a few of the largest replies, so that a
 /// client that stops reading ties up little memory.
 const SEND_BUFFER: usize = 4 * 64 * 1024;
-
-/// Why a connection's exchange ended without an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
-    /// The client closed its side, or the server is stopping.
-    Closed,
-    /// The client went quiet past the idle timeout.
-    TimedOut,
-}
 
 /// Ends a connection the client stopped serving: if the kernel still holds
 /// replies it never read, the connection is reset, so that they are thrown
@@ -143,15 +130,16 @@ fn abandon(stream: &TcpStream) {
     }
 }
 
-/// Answers the messages of one connection until it closes, goes quiet, or
-/// fails.
+/// Answers the messages of one connection until it closes or fails; a
+/// client that goes quiet past the idle timeout, or stops taking replies
+/// for as long, ends it with `TimedOut`.
 async fn exchange(
     stream: &mut TcpStream,
     peer: SocketAddr,
     live: &Live,
     idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
-) -> io::Result<Ending> {
+) -> io::Result<()> {
     let mut input = vec![0u8; INPUT_CAPACITY];
     // Unanswered bytes are input[start..end].
     let (mut start, mut end) = (0usize, 0usize);
@@ -201,16 +189,16 @@ async fn exchange(
                 result = read_some(stream, &mut input[end..]) => break result?,
                 () = &mut idle => {
                     if Instant::now() >= deadline {
-                        return Ok(Ending::TimedOut);
+                        return Err(io::Error::from(io::ErrorKind::TimedOut));
                     }
                     // Armed for an earlier deadline: follow the latest.
                     idle.as_mut().reset(deadline);
                 }
-                _ = shutdown.changed() => return Ok(Ending::Closed),
+                _ = shutdown.changed() => return Ok(()),
             }
         };
         if read == 0 {
-            return Ok(Ending::Closed);
+            return Ok(());
         }
         end += read;
     }

@@ -108,19 +108,42 @@ fn next_slot(at: usize, slots: usize) -> usize {
 
 /// A bucket holding these entries (distinct keys).
 fn bucket_of_entries<V>(entries: Vec<Entry<V>>) -> Bucket<V> {
-    if entries.is_empty() {
-        return Arc::from(Vec::new());
-    }
-    let slots = entries.len() + entries.len() / 4 + 1;
-    let mut table: Vec<Option<Entry<V>>> = (0..slots).map(|_| None).collect();
+    let mut table = empty_table(entries.len());
     for entry in entries {
-        let mut at = home_slot(entry.0, slots);
-        while table[at].is_some() {
-            at = next_slot(at, slots);
-        }
+        let at = free_slot(&table, entry.0);
         table[at] = Some(entry);
     }
     Arc::from(table)
+}
+
+/// Free slots for `count` entries: at most 80% full, one slot free.
+fn empty_table<V>(count: usize) -> Vec<Option<Entry<V>>> {
+    let slots = if count == 0 { 0 } else { count + count / 4 + 1 };
+    (0..slots).map(|_| None).collect()
+}
+
+/// The slot a probe for `hash` ends on: the first free one.
+fn free_slot<V>(table: &[Option<Entry<V>>], hash: u64) -> usize {
+    let mut at = home_slot(hash, table.len());
+    while table[at].is_some() {
+        at = next_slot(at, table.len());
+    }
+    at
+}
+
+/// The slot holding `key`, or the free slot where it would go.
+fn probe<V>(table: &[Option<Entry<V>>], hash: u64, key: &[u8]) -> usize {
+    let mut at = home_slot(hash, table.len());
+    loop {
+        match &table[at] {
+            Some((entry_hash, entry_key, _))
+                if !(*entry_hash == hash && entry_key.as_bytes() == key) =>
+            {
+                at = next_slot(at, table.len());
+            }
+            _ => return at,
+        }
+    }
 }
 
 /// The entries of a bucket.
@@ -160,18 +183,9 @@ impl<V> NameIndex<V> {
         if bucket.is_empty() {
             return None;
         }
-        let mut at = home_slot(hash, bucket.len());
-        loop {
-            match &bucket[at] {
-                None => return None,
-                Some((entry_hash, entry_key, value))
-                    if *entry_hash == hash && entry_key.as_bytes() == key =>
-                {
-                    return Some(value);
-                }
-                Some(_) => at = next_slot(at, bucket.len()),
-            }
-        }
+        bucket[probe(bucket, hash, key)]
+            .as_ref()
+            .map(|(_, _, value)| value)
     }
 
     /// Number of keys.
@@ -246,26 +260,36 @@ impl<V: Clone> NameIndex<V> {
         let mut index = Self::with_capacity(entries.len());
         let mut grouped: Vec<Vec<Entry<V>>> =
             (0..index.buckets.len()).map(|_| Vec::new()).collect();
-        let mut duplicates = Vec::new();
         for (key, value) in entries {
             let hash = hash_of(&key);
-            let bucket = &mut grouped[index.bucket_of(hash)];
-            match bucket.iter_mut().find(|(entry_hash, entry_key, _)| {
-                *entry_hash == hash && entry_key.as_bytes() == &*key
-            }) {
-                Some((_, _, kept)) => {
-                    if first_wins(kept, &value) {
-                        duplicates.push((key, kept.clone(), value));
-                    } else {
-                        let dropped = std::mem::replace(kept, value);
-                        duplicates.push((key, kept.clone(), dropped));
+            grouped[index.bucket_of(hash)].push((hash, Key::new(&key), value));
+        }
+        let mut duplicates = Vec::new();
+        index.buckets = grouped
+            .into_iter()
+            .map(|group| {
+                let mut table = empty_table(group.len());
+                for (hash, key, value) in group {
+                    let at = probe(&table, hash, key.as_bytes());
+                    match &mut table[at] {
+                        Some((_, _, kept)) => {
+                            let name = Box::from(key.as_bytes());
+                            if first_wins(kept, &value) {
+                                duplicates.push((name, kept.clone(), value));
+                            } else {
+                                let dropped = std::mem::replace(kept, value);
+                                duplicates.push((name, kept.clone(), dropped));
+                            }
+                        }
+                        free => {
+                            *free = Some((hash, key, value));
+                            index.len += 1;
+                        }
                     }
                 }
-                None => bucket.push((hash, Key::new(&key), value)),
-            }
-        }
-        index.len = grouped.iter().map(Vec::len).sum();
-        index.buckets = grouped.into_iter().map(bucket_of_entries).collect();
+                Arc::from(table)
+            })
+            .collect();
         (index, duplicates)
     }
 

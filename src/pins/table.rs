@@ -83,6 +83,20 @@ impl PinTable {
         })
     }
 
+    /// Starts loading the first thing [`lookup`](Self::lookup) of `name`
+    /// reads; returns the token for [`prefetch_second`](Self::prefetch_second).
+    /// A batch of queries makes both steps for every query before
+    /// answering any, so that one query's memory access overlaps the
+    /// others' instead of each stalling in turn.
+    pub fn prefetch_first(&self, name: &NameKey) -> u64 {
+        self.exact.prefetch_bucket(name.as_bytes())
+    }
+
+    /// Starts loading the second thing a lookup reads.
+    pub fn prefetch_second(&self, token: u64) {
+        self.exact.prefetch_slot(token);
+    }
+
     /// The policy a slot names.
     fn policy(&self, slot: &Slot) -> Option<&Policy> {
         self.policies.list.get(slot.policy as usize)

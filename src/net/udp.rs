@@ -153,7 +153,7 @@ impl Worker {
                 }
             };
             let snapshot = live.snapshot();
-            if received > 1 {
+            if received > 1 && snapshot.pins.worth_prefetching() {
                 self.prefetch(&snapshot, received);
             }
             let mut ready = 0usize;

@@ -24,6 +24,10 @@ const MAX_BUCKET_BITS: u32 = 16;
 /// update copies little.
 const NAMES_PER_BUCKET: usize = 64;
 
+/// Slots a prefetch covers from where a probe starts: a successful probe
+/// in a table 80% full visits three on average.
+const PROBE_PREFETCH: usize = 4;
+
 /// A key given twice: the key, the value kept, the value dropped.
 pub type Duplicate<V> = (Box<[u8]>, V, V);
 
@@ -214,7 +218,13 @@ impl<V> NameIndex<V> {
     /// Starts bringing the slot a probe for `hash` starts on into cache.
     pub fn prefetch_slot(&self, hash: u64) {
         let bucket = &self.buckets[self.bucket_of(hash)];
-        if let Some(slot) = bucket.get(home_slot(hash, bucket.len())) {
+        let home = home_slot(hash, bucket.len());
+        for slot in bucket
+            .get(home..)
+            .unwrap_or_default()
+            .iter()
+            .take(PROBE_PREFETCH)
+        {
             prefetch_read(slot);
         }
     }

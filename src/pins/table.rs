@@ -33,6 +33,10 @@ pub struct Slot {
     pub below_apex: u8,
 }
 
+/// Names from which a table's index (about 70 bytes a name) outgrows a
+/// core's own cache, and batches of queries prefetch their lookups.
+const PREFETCH_FROM_NAMES: usize = 32_768;
+
 /// The pin table.
 #[derive(Clone, Default)]
 pub struct PinTable {
@@ -81,6 +85,12 @@ impl PinTable {
             let slot = self.wildcards.get(suffix)?;
             self.policy(slot).map(|policy| (policy, PinMatch::Wildcard))
         })
+    }
+
+    /// Whether prefetching lookups pays: only when the table is too large
+    /// for the processor's cache, so that a random name is a miss.
+    pub fn worth_prefetching(&self) -> bool {
+        self.exact.len() >= PREFETCH_FROM_NAMES
     }
 
     /// Starts loading the first thing [`lookup`](Self::lookup) of `name`

@@ -2,11 +2,12 @@
 //! *pinned* PoP, never the nearest PoP overall filtered afterwards, and no
 //! global fallback when nothing places the client.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, UdpSocket};
+use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 
-use crate::support::{TRANSPORTS, f0_server, ip, ips, query, rcode};
+use crate::support::{Fixture, Reply, TRANSPORTS, assert_echoes, f0_server, ip, ips, query, rcode};
 
 /// F0's PoPs: (code, IPv4, IPv6).
 const F0_POPS: [(&str, &str, Option<&str>); 5] = [
@@ -124,6 +125,84 @@ fn a_pinned_pop_without_the_family_is_nodata_not_another_pop() {
                 "never another PoP's IPv6: {reply:?}"
             );
             reply.negative_soa();
+        }
+    }
+}
+
+/// A table large enough that the UDP worker prefetches its lookups, asked
+/// in bursts (so that the worker receives several queries at once) with a
+/// malformed datagram among them: every query gets its own name's answer,
+/// from that name's pinned set.
+#[test]
+fn bursts_to_a_large_pin_table_answer_every_name_from_its_own_set() {
+    const NAMES: usize = 40_000;
+    const BURST: usize = 24;
+    // Pin sets and their answer for a client in Berlin.
+    let sets = [
+        ("\"us-ohio-1\", \"de-fra-1\"", "192.0.2.3"),
+        ("\"us-ohio-1\"", "192.0.2.1"),
+        ("\"sg-sin-1\"", "192.0.2.4"),
+    ];
+    let mut pins = String::new();
+    for n in 0..NAMES {
+        let (set, _) = sets[n % sets.len()];
+        pins.push_str(&format!(
+            "[[reserved_domain]]\ndomain = \"n{n}.example.com\"\nips = [{set}]\n\n"
+        ));
+    }
+    let fixture = Fixture::shipped();
+    fixture.write_pins(&pins);
+    let server = fixture.start();
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP client socket");
+    socket.connect(server.address()).expect("connect");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("set a read timeout");
+    let mut buffer = vec![0u8; 4096];
+    // Names spread over the table, none twice in a burst.
+    for burst in 0..40 {
+        let names: Vec<usize> = (0..BURST)
+            .map(|k| (burst * 7919 + k * 1543) % NAMES)
+            .collect();
+        let queries: Vec<Vec<u8>> = names
+            .iter()
+            .map(|n| {
+                query(&format!("n{n}.example.com"), RecordType::A)
+                    .ecs("130.149.1.0/24")
+                    .build()
+            })
+            .collect();
+        for (k, bytes) in queries.iter().enumerate() {
+            if k == BURST / 2 {
+                // A header promising a question that is not there.
+                socket
+                    .send(&[0xAB, 0xCD, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'x'])
+                    .expect("send");
+            }
+            socket.send(bytes).expect("send a query");
+        }
+        let mut answered = [false; BURST];
+        while answered.contains(&false) {
+            let length = socket
+                .recv(&mut buffer)
+                .expect("every query of the burst is answered");
+            let reply = Reply::parse(buffer[..length].to_vec());
+            if reply.id() == 0xABCD {
+                continue;
+            }
+            let k = queries
+                .iter()
+                .position(|bytes| u16::from_be_bytes([bytes[0], bytes[1]]) == reply.id())
+                .expect("a reply to a query of this burst");
+            assert_echoes(&reply, &queries[k]);
+            let (_, expected) = sets[names[k] % sets.len()];
+            assert_eq!(
+                reply.addresses(),
+                ips(&[expected]),
+                "n{}.example.com",
+                names[k]
+            );
+            answered[k] = true;
         }
     }
 }

@@ -114,7 +114,7 @@ fn next_slot(at: usize, slots: usize) -> usize {
 fn bucket_of_entries<V>(entries: Vec<Entry<V>>) -> Bucket<V> {
     let mut table = empty_table(entries.len());
     for entry in entries {
-        let at = free_slot(&table, entry.0);
+        let at = probe(&table, entry.0, entry.1.as_bytes());
         table[at] = Some(entry);
     }
     Arc::from(table)
@@ -124,15 +124,6 @@ fn bucket_of_entries<V>(entries: Vec<Entry<V>>) -> Bucket<V> {
 fn empty_table<V>(count: usize) -> Vec<Option<Entry<V>>> {
     let slots = if count == 0 { 0 } else { count + count / 4 + 1 };
     (0..slots).map(|_| None).collect()
-}
-
-/// The slot a probe for `hash` ends on: the first free one.
-fn free_slot<V>(table: &[Option<Entry<V>>], hash: u64) -> usize {
-    let mut at = home_slot(hash, table.len());
-    while table[at].is_some() {
-        at = next_slot(at, table.len());
-    }
-    at
 }
 
 /// The slot holding `key`, or the free slot where it would go.

@@ -68,6 +68,22 @@ pub fn answer(
     }
 }
 
+/// Starts the first memory read that answering `message` will make: the
+/// pin table's entry for its question's name. For a caller with several
+/// queries in hand, whose reads then overlap instead of stalling one by
+/// one; the token goes to [`prefetch_next`], after the other queries'
+/// first steps. `None` when the question does not decode (the answer will
+/// say so). `name` is scratch space, reused over a batch.
+pub fn prefetch(snapshot: &Snapshot, message: &[u8], name: &mut NameKey) -> Option<u64> {
+    name.read_wire(message, crate::wire::HEADER_LEN).ok()?;
+    Some(snapshot.pins.prefetch_first(name))
+}
+
+/// The second step of a [`prefetch`].
+pub fn prefetch_next(snapshot: &Snapshot, token: u64) {
+    snapshot.pins.prefetch_second(token);
+}
+
 /// What the steered part of an answer decided, for the ECS scope.
 #[derive(Debug, Clone, Copy, Default)]
 struct Steering {

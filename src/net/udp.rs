@@ -23,7 +23,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::live::Live;
 use crate::resolve::{self, Transport};
 use crate::snapshot::Snapshot;
-use crate::wire::{HEADER_LEN, NameKey};
+use crate::wire::NameKey;
 
 /// Datagrams received or sent per system call.
 const BATCH: usize = 32;
@@ -91,6 +91,16 @@ pub fn wake(socket: &UdpSocket) {
     unsafe {
         libc::shutdown(socket.as_raw_fd(), libc::SHUT_RD);
     }
+}
+
+/// The datagram received into batch slot `slot`.
+fn datagram<'b>(
+    receive: &'b [[u8; RECEIVE_SIZE]],
+    headers: &[libc::mmsghdr],
+    slot: usize,
+) -> &'b [u8] {
+    let length = (headers[slot].msg_len as usize).min(RECEIVE_SIZE);
+    &receive[slot][..length]
 }
 
 /// One worker's socket and reused buffers.
@@ -162,11 +172,10 @@ impl Worker {
                 if header.msg_flags & libc::MSG_TRUNC != 0 {
                     continue;
                 }
-                let length = (self.receive_headers[slot].msg_len as usize).min(RECEIVE_SIZE);
                 let Some(peer) = peer_address(&self.peers[slot]) else {
                     continue;
                 };
-                let query = &self.receive[slot][..length];
+                let query = datagram(&self.receive, &self.receive_headers, slot);
                 let reply = &mut self.replies[ready];
                 if resolve::answer(&snapshot, query, peer.ip(), Transport::Udp, reply).is_some() {
                     if ready != slot {
@@ -188,16 +197,11 @@ impl Worker {
         let mut name = NameKey::root();
         let mut tokens = [None; BATCH];
         for (slot, token) in tokens.iter_mut().enumerate().take(received) {
-            let length = (self.receive_headers[slot].msg_len as usize).min(RECEIVE_SIZE);
-            if name
-                .read_wire(&self.receive[slot][..length], HEADER_LEN)
-                .is_ok()
-            {
-                *token = Some(snapshot.pins.prefetch_first(&name));
-            }
+            let message = datagram(&self.receive, &self.receive_headers, slot);
+            *token = resolve::prefetch(snapshot, message, &mut name);
         }
         for token in tokens.iter().take(received).flatten() {
-            snapshot.pins.prefetch_second(*token);
+            resolve::prefetch_next(snapshot, *token);
         }
     }
 

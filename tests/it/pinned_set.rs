@@ -131,8 +131,8 @@ fn a_pinned_pop_without_the_family_is_nodata_not_another_pop() {
 
 /// A table large enough that the UDP worker prefetches its lookups, asked
 /// in bursts (so that the worker receives several queries at once) with a
-/// malformed datagram among them: every query gets its own name's answer,
-/// from that name's pinned set.
+/// malformed datagram among them and names in mixed case: every query gets
+/// its own name's answer, from that name's pinned set.
 #[test]
 fn bursts_to_a_large_pin_table_answer_every_name_from_its_own_set() {
     const NAMES: usize = 40_000;
@@ -164,12 +164,18 @@ fn bursts_to_a_large_pin_table_answer_every_name_from_its_own_set() {
         let names: Vec<usize> = (0..BURST)
             .map(|k| (burst * 7919 + k * 1543) % NAMES)
             .collect();
+        // Every other name in capitals (C02): the same entry, the
+        // question echoed as asked.
         let queries: Vec<Vec<u8>> = names
             .iter()
-            .map(|n| {
-                query(&format!("n{n}.example.com"), RecordType::A)
-                    .ecs("130.149.1.0/24")
-                    .build()
+            .enumerate()
+            .map(|(k, n)| {
+                let name = if k % 2 == 0 {
+                    format!("n{n}.example.com")
+                } else {
+                    format!("N{n}.Example.COM")
+                };
+                query(&name, RecordType::A).ecs("130.149.1.0/24").build()
             })
             .collect();
         for (k, bytes) in queries.iter().enumerate() {

@@ -8,8 +8,9 @@
 #
 # Every server runs on CPU 0 (one UDP worker each), dnsperf on CPU 1, as in
 # ../shared/bench. Each round runs every target once per (ECS variant, mode),
-# one after the other, so that drift on the shared host hits all alike; the
-# summary quotes medians over rounds and per-round paired ratios.
+# one after the other (in reverse order every other round), so that drift on
+# the shared host hits all alike; the summary quotes medians over rounds and
+# per-round paired ratios.
 #
 # Environment:
 #   PINDNS_BIN   use this binary instead of building
@@ -208,30 +209,43 @@ one() {  # target ecs round proto qfile [run.sh args]
     log "$(tail -1 "$RES" | awk -F'\t' '{printf "%-12s %-7s %-6s %-12s qps=%-7s p50=%s p99=%s lost=%s%% %s", $2,$5,$6,$7,$14,$19,$21,$13,$24}')"
 }
 
+# The targets in run order: as given in odd rounds, reversed in even ones,
+# so that the host's drift within a round, which a paired ratio of two runs
+# a minute apart takes in, leans one way in half the rounds and the other
+# way in the rest instead of always the same way.
+in_order() {  # round targets...
+    local r=$1; shift
+    if [ $((r % 2)) = 1 ]; then echo "$@"; else echo "$@" | tr ' ' '\n' | tac | xargs; fi
+}
 MIX=$BENCH/queries/mix.txt
 for r in $(seq 1 "$ROUNDS"); do
     log "---- round $r of $ROUNDS"
+    main=$(in_order "$r" $MAIN_T)
     for ecs in $ECS_LIST; do
-        for t in $MAIN_T; do one "$t" "$ecs" "$r" udp "$MIX" -Q "$RATE"; done
-        for t in $MAIN_T; do one "$t" "$ecs" "$r" udp "$MIX"; done
+        for t in $main; do one "$t" "$ecs" "$r" udp "$MIX" -Q "$RATE"; done
+        for t in $main; do one "$t" "$ecs" "$r" udp "$MIX"; done
     done
     if [ "$GEO_ONLY" = 1 ]; then  # steered names only, no static www
-        for t in $MAIN_T; do one "$t" ecs-de "$r" udp "$BENCH/queries/geo-only.txt" -Q "$RATE"; done
-        for t in $MAIN_T; do one "$t" ecs-de "$r" udp "$BENCH/queries/geo-only.txt"; done
+        for t in $main; do one "$t" ecs-de "$r" udp "$BENCH/queries/geo-only.txt" -Q "$RATE"; done
+        for t in $main; do one "$t" ecs-de "$r" udp "$BENCH/queries/geo-only.txt"; done
     fi
     if [ -n "$SCALE_T" ]; then
+        # fixed rate for every instance, then saturated for every one, as in
+        # the main matrix: the runs a ratio pairs are a few runs apart
         for q in mix names; do
-            for t in $SCALE_T; do
-                l=${t%%:*}; qf=$MIX
-                if [ $q = names ]; then qf=$WORK/queries-$l.txt; [ -s "$qf" ] || continue; fi
-                one "$t" ecs-de "$r" udp "$qf" -Q "$RATE"
-                one "$t" ecs-de "$r" udp "$qf"
+            for mode in fixed saturated; do
+                for t in $(in_order "$r" $SCALE_T); do
+                    l=${t%%:*}; qf=$MIX
+                    if [ $q = names ]; then qf=$WORK/queries-$l.txt; [ -s "$qf" ] || continue; fi
+                    if [ $mode = fixed ]; then one "$t" ecs-de "$r" udp "$qf" -Q "$RATE"
+                    else one "$t" ecs-de "$r" udp "$qf"; fi
+                done
             done
         done
     fi
     if [ "$TCP" = 1 ]; then
-        for t in $MAIN_T; do [ "${t%%:*}" = floor ] || one "$t" ecs-de "$r" tcp "$MIX" -c 1 -q 100 -Q "$TCP_RATE"; done
-        for t in $MAIN_T; do [ "${t%%:*}" = floor ] || one "$t" ecs-de "$r" tcp "$MIX" -c 1 -q 100; done
+        for t in $main; do [ "${t%%:*}" = floor ] || one "$t" ecs-de "$r" tcp "$MIX" -c 1 -q 100 -Q "$TCP_RATE"; done
+        for t in $main; do [ "${t%%:*}" = floor ] || one "$t" ecs-de "$r" tcp "$MIX" -c 1 -q 100; done
     fi
 done
 

@@ -538,7 +538,19 @@ impl Config {
         }
     }
 
-    /// Index of the PoP with this code.
+    /// The index of the PoP that serves this address as one of its own
+    /// shared addresses, if one does.
+    pub fn pop_with_address(&self, address: IpAddr) -> Option<u8> {
+        self.pops
+            .iter()
+            .position(|pop| match address {
+                IpAddr::V4(v4) => pop.ipv4.contains(&v4),
+                IpAddr::V6(v6) => pop.ipv6.contains(&v6),
+            })
+            .map(|index| index as u8)
+    }
+
+    /// The index of a PoP by its code.
     pub fn pop_index(&self, code: &str) -> Option<u8> {
         self.pops
             .iter()

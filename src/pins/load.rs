@@ -342,9 +342,13 @@ impl Policies {
         key: &mut String,
     ) -> Result<u32, Vec<Diagnostic>> {
         key.clear();
+        // Each value with its length first: no value, whatever bytes it
+        // holds, makes the key of another list (one that would pass
+        // validation for it).
         for (value, _) in entry.targets.iter().flatten() {
+            key.push_str(itoa_u32(value.len() as u32, &mut [0u8; 10]));
+            key.push(':');
             key.push_str(value);
-            key.push('\n');
         }
         key.push('\0');
         key.push_str(itoa_u32(ttl, &mut [0u8; 10]));
@@ -595,6 +599,31 @@ pub fn invalid_region_target(value: &str) -> String {
     )
 }
 
+/// Most `ips` values a domain may list: more PoPs than any edge has, and
+/// more dedicated addresses than a reply can usefully carry.
+const MAX_TARGETS: usize = 256;
+
+/// Why an address cannot be handed to clients as a domain's address, if
+/// it cannot: it must be a unicast address that reaches a host from
+/// anywhere on the Internet.
+fn unservable(address: IpAddr) -> Option<&'static str> {
+    match address {
+        IpAddr::V4(v4) if v4.is_unspecified() => Some("the unspecified address"),
+        IpAddr::V4(v4) if v4.is_broadcast() => Some("the broadcast address"),
+        IpAddr::V4(v4) if v4.is_multicast() => Some("a multicast address"),
+        IpAddr::V4(v4) if v4.is_loopback() => Some("a loopback address"),
+        IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address"),
+        IpAddr::V6(v6) if v6.is_unspecified() => Some("the unspecified address"),
+        IpAddr::V6(v6) if v6.is_multicast() => Some("a multicast address"),
+        IpAddr::V6(v6) if v6.is_loopback() => Some("a loopback address"),
+        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => Some("a link-local address"),
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+            Some("an IPv4-mapped IPv6 address (write the IPv4 address)")
+        }
+        _ => None,
+    }
+}
+
 /// Compiles one entry's targets into a policy.
 fn build_policy(entry: &PinEntry, ttl: u32, config: &Config) -> Result<Policy, Vec<Diagnostic>> {
     let mut errors = Vec::new();
@@ -602,15 +631,36 @@ fn build_policy(entry: &PinEntry, ttl: u32, config: &Config) -> Result<Policy, V
     let mut listed: Vec<u8> = Vec::new();
     let mut dedicated: Vec<(IpAddr, Option<u8>, usize)> = Vec::new();
     let targets = entry.targets.as_deref().unwrap_or_default();
+    if targets.len() > MAX_TARGETS {
+        return Err(vec![Diagnostic::new(
+            &entry.file,
+            Some(entry.line),
+            format!(
+                "'{}' lists {} ips values; at most {MAX_TARGETS} are allowed",
+                entry.domain,
+                targets.len()
+            ),
+        )]);
+    }
     for (value, line) in targets {
         if let Ok(address) = value.parse::<IpAddr>() {
-            let address = address.to_canonical();
-            if !dedicated.iter().any(|(seen, _, _)| *seen == address) {
-                dedicated.push((
-                    address,
-                    config.dedicated_homes.get(&address).copied(),
-                    *line,
+            if let Some(reason) = unservable(address) {
+                errors.push(Diagnostic::new(
+                    &entry.file,
+                    Some(*line),
+                    format!("'{value}' cannot be a dedicated IP: it is {reason}"),
                 ));
+                continue;
+            }
+            // A PoP's own shared address is homed at that PoP: listing it
+            // is listing the PoP, and the region check below applies.
+            let home = config
+                .dedicated_homes
+                .get(&address)
+                .copied()
+                .or_else(|| config.pop_with_address(address));
+            if !dedicated.iter().any(|(seen, _, _)| *seen == address) {
+                dedicated.push((address, home, *line));
             }
             continue;
         }

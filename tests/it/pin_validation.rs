@@ -320,3 +320,141 @@ fn a_toml_syntax_error_is_reported_with_file_and_line() {
         pindns::diagnostics::render(&errors)
     );
 }
+
+/// Asserts that `pins` does not load and that each `(needle, message)`
+/// is reported on the line of `pins` holding `needle`, and nothing else.
+fn assert_rejected_at(pins: &str, expected: &[(&str, &str)]) {
+    let fixture = fixture_with_pins(pins);
+    let file = pins_file(&fixture);
+    let Err(errors) = fixture.load() else {
+        panic!("the table must not load:\n{pins}");
+    };
+    let rendered = pindns::diagnostics::render(&errors);
+    assert_eq!(errors.len(), expected.len(), "one error each:\n{rendered}");
+    for (needle, message) in expected {
+        let line = line_of(pins, needle);
+        assert!(
+            errors.iter().any(|error| {
+                error.file == Path::new(&file)
+                    && error.line == Some(line)
+                    && error.message.contains(message)
+            }),
+            "no error at {file}:{line} saying {message}:\n{rendered}"
+        );
+    }
+}
+
+/// A PoP's own shared address listed among a domain's IPs is that PoP:
+/// outside the domain's pinned regions it is refused like any dedicated
+/// IP homed there, instead of being answered to every client.
+#[test]
+fn a_pop_address_listed_as_a_dedicated_ip_is_held_to_the_pinned_regions() {
+    let pins = r#"[[reserved_domain]]
+domain = "api.example.com"
+ips = [
+  "us-ohio-1",
+  "de-fra-1",
+  "192.0.2.7",
+  "2001:db8::7",
+]
+"#;
+    assert_rejected_at(
+        pins,
+        &[
+            (
+                "\"192.0.2.7\"",
+                "dedicated IP 192.0.2.7 is homed at jp-tokyo-1, outside the pinned regions",
+            ),
+            (
+                "\"2001:db8::7\"",
+                "dedicated IP 2001:db8::7 is homed at jp-tokyo-1, outside the pinned regions",
+            ),
+        ],
+    );
+    // Inside the pinned regions it is accepted, and steered as its PoP.
+    let fixture = fixture_with_pins(
+        "[[reserved_domain]]\ndomain = \"api.example.com\"\nips = [\"jp-tokyo-1\", \"192.0.2.7\"]\n",
+    );
+    assert!(fixture.load().is_ok());
+}
+
+/// Only unicast addresses that reach a host from anywhere are handed out:
+/// unspecified, broadcast, multicast, loopback and link-local addresses
+/// are refused, each on its line, and an IPv4-mapped IPv6 address is
+/// refused rather than silently answered as IPv4.
+#[test]
+fn addresses_that_are_not_unicast_are_refused_as_dedicated_ips() {
+    let pins = r#"[[reserved_domain]]
+domain = "api.example.com"
+ips = [
+  "0.0.0.0",
+  "255.255.255.255",
+  "224.0.0.1",
+  "127.0.0.1",
+  "169.254.1.1",
+  "::",
+  "ff02::1",
+  "::1",
+  "fe80::1",
+  "::ffff:198.51.100.7",
+  "203.0.113.10",
+]
+"#;
+    assert_rejected_at(
+        pins,
+        &[
+            ("\"0.0.0.0\"", "it is the unspecified address"),
+            ("\"255.255.255.255\"", "it is the broadcast address"),
+            ("\"224.0.0.1\"", "it is a multicast address"),
+            ("\"127.0.0.1\"", "it is a loopback address"),
+            ("\"169.254.1.1\"", "it is a link-local address"),
+            ("\"::\"", "it is the unspecified address"),
+            ("\"ff02::1\"", "it is a multicast address"),
+            ("\"::1\"", "it is a loopback address"),
+            ("\"fe80::1\"", "it is a link-local address"),
+            ("\"::ffff:198.51.100.7\"", "an IPv4-mapped IPv6 address"),
+        ],
+    );
+}
+
+/// Entries with the same `ips` share one compiled policy; a value that
+/// spells another list when its parts are joined (a newline inside it)
+/// is still validated on its own, whichever entry comes first.
+#[test]
+fn an_ips_value_is_validated_whatever_entry_came_before_it() {
+    let pins = r#"[[reserved_domain]]
+domain = "api.example.com"
+ips = ["us-ohio-1", "de-fra-1"]
+
+[[reserved_domain]]
+domain = "sneaky.example.com"
+ips = ["us-ohio-1\nde-fra-1"]
+"#;
+    assert_rejected_at(
+        pins,
+        &[(
+            "us-ohio-1\\nde-fra-1",
+            "invalid_region_target: Invalid region target 'us-ohio-1\nde-fra-1'",
+        )],
+    );
+}
+
+/// A domain may list at most 256 `ips` values: more is refused on the
+/// domain's line, before any work proportional to their square.
+#[test]
+fn a_domain_listing_too_many_ips_values_is_refused() {
+    let ips: Vec<String> = (0..300)
+        .map(|n| format!("\"198.51.{}.{}\"", n / 200, n % 200 + 1))
+        .collect();
+    let pins = format!(
+        "[[reserved_domain]]\ndomain = \"many.example.com\"\nips = [{}]\n",
+        ips.join(", ")
+    );
+    assert_rejected_at(
+        &pins,
+        &[(
+            "many.example.com",
+            "'many.example.com' lists 300 ips values; at most 256 are allowed",
+        )],
+    );
+}

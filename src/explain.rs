@@ -90,7 +90,7 @@ pub fn explain(snapshot: &Snapshot, question: &Question) -> Result<String, Strin
         Some((policy, matched)) => {
             let how = match matched {
                 PinMatch::Exact => "exact",
-                PinMatch::Wildcard => "wildcard",
+                PinMatch::Wildcard { .. } => "wildcard",
             };
             let targets = if policy.targets.is_empty() {
                 "[] (global routing)".to_owned()

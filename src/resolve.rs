@@ -18,7 +18,7 @@
 use std::net::IpAddr;
 
 use crate::geo::Placement;
-use crate::pins::{Choice, Family};
+use crate::pins::{Choice, Family, PinMatch};
 use crate::snapshot::Snapshot;
 use crate::wire::name::NameKey;
 use crate::wire::query::{self, ParseError, Query};
@@ -195,6 +195,28 @@ fn answer_in(
     }
 }
 
+/// Whether the pin table makes a name exist closer to `name` than the
+/// zone's closest encloser (`encloser` labels above `name`): then the
+/// zone's wildcard does not apply (RFC 4592 §2.2.1, §3.3.1), since a
+/// wildcard synthesises only names that do not exist, from the closest
+/// encloser's own wildcard. A reserved name, a name above one, and a name
+/// a closer pin wildcard covers all exist; the answer is then the pin
+/// table's (NODATA for other types at an existing name, NXDOMAIN below
+/// one).
+fn pins_make_encloser_closer(
+    snapshot: &Snapshot,
+    name: &NameKey,
+    pinned: Option<PinMatch>,
+    encloser: usize,
+) -> bool {
+    match pinned {
+        Some(PinMatch::Exact) => return true,
+        Some(PinMatch::Wildcard { skip }) if skip < encloser => return true,
+        _ => {}
+    }
+    (0..encloser).any(|skip| snapshot.pins.makes_exist(name.suffix(skip).0))
+}
+
 /// A hash of a name's lookup key, to recognise it again in a chain.
 fn name_hash(name: &NameKey) -> u64 {
     use std::hash::BuildHasher;
@@ -224,13 +246,19 @@ fn answer_name(
     steering: &mut Steering,
 ) -> Step {
     let pinned = snapshot.pins.lookup(name);
-    if let Some((policy, _)) = pinned {
+    if let Some((policy, matched)) = pinned {
         let family = match query.qtype {
             rtype::A => Some(Family::V4),
             rtype::AAAA => Some(Family::V6),
             _ => None,
         };
-        if let Some(family) = family {
+        // A wildcard pin reaches no name at or below a zone cut inside
+        // it: those are the child zone's, and get the referral (RFC 1034
+        // §4.3.2 step 3b). Exact pins there are refused at load.
+        let below_cut = matches!(matched, PinMatch::Wildcard { .. })
+            && zone.has_delegations
+            && matches!(zone.lookup(name), ZoneLookup::Delegation { .. });
+        if let Some(family) = family.filter(|_| !below_cut) {
             let placement = snapshot.geo.locate(location_address);
             let choice = policy.plan(family).choose(&snapshot.geo, &placement);
             if choice.is_empty() {
@@ -242,9 +270,21 @@ fn answer_name(
             return Step::Done;
         }
     }
-    let lookup = zone.lookup(name);
+    let lookup = match zone.lookup(name) {
+        ZoneLookup::Wildcard { encloser, .. }
+            if pins_make_encloser_closer(
+                snapshot,
+                name,
+                pinned.map(|(_, matched)| matched),
+                encloser,
+            ) =>
+        {
+            ZoneLookup::NxDomain
+        }
+        lookup => lookup,
+    };
     let node = match lookup {
-        ZoneLookup::Node(node) | ZoneLookup::Wildcard(node) => node,
+        ZoneLookup::Node(node) | ZoneLookup::Wildcard { node, .. } => node,
         ZoneLookup::Delegation { ns, skip } => {
             referral(snapshot, reply, query, zone, name, ns, skip);
             return Step::Done;

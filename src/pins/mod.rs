@@ -155,8 +155,11 @@ impl Policy {
 pub enum PinMatch {
     /// The name itself is reserved.
     Exact,
-    /// A wildcard `*.suffix` covers it; the suffix's label count.
-    Wildcard,
+    /// A wildcard `*.suffix` covers it.
+    Wildcard {
+        /// Labels of the name above `suffix`.
+        skip: usize,
+    },
 }
 
 /// The difference between two pin tables.

@@ -83,7 +83,8 @@ impl PinTable {
         (1..name.label_count()).find_map(|skip| {
             let (suffix, _) = name.suffix(skip);
             let slot = self.wildcards.get(suffix)?;
-            self.policy(slot).map(|policy| (policy, PinMatch::Wildcard))
+            self.policy(slot)
+                .map(|policy| (policy, PinMatch::Wildcard { skip }))
         })
     }
 
@@ -117,6 +118,12 @@ impl PinTable {
     /// every name below, which QNAME-minimising resolvers ask first).
     pub fn has_names_below(&self, name: &NameKey) -> bool {
         self.interior.contains_key(name.as_bytes())
+    }
+
+    /// Whether the table makes a name (lower-case wire format) exist: it
+    /// is reserved itself, or reserved names lie below it.
+    pub fn makes_exist(&self, name: &[u8]) -> bool {
+        self.exact.get(name).is_some() || self.interior.contains_key(name)
     }
 
     /// Number of reserved names (exact and wildcard).

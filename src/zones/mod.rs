@@ -74,7 +74,13 @@ pub enum ZoneLookup<'z> {
     /// The name exists (possibly as an empty non-terminal).
     Node(&'z Node),
     /// The name does not exist but a wildcard covers it (RFC 4592).
-    Wildcard(&'z Node),
+    Wildcard {
+        /// The wildcard's node.
+        node: &'z Node,
+        /// Labels of the query name above the closest encloser (the
+        /// wildcard's parent).
+        encloser: usize,
+    },
     /// The name is at or below a zone cut; the NS RRset of the cut and the
     /// number of leading labels of the query name above the cut.
     Delegation {
@@ -121,7 +127,10 @@ impl Zone {
                 wildcard[1] = b'*';
                 wildcard[2..2 + suffix.len()].copy_from_slice(suffix);
                 return match self.nodes.get(&wildcard[..2 + suffix.len()]) {
-                    Some(node) => ZoneLookup::Wildcard(node),
+                    Some(node) => ZoneLookup::Wildcard {
+                        node,
+                        encloser: skip,
+                    },
                     None => ZoneLookup::NxDomain,
                 };
             }

@@ -119,3 +119,109 @@ fn names_above_pinned_names_exist_as_empty_non_terminals() {
     assert!(reply.answers().is_empty());
     reply.negative_soa();
 }
+
+/// F0 with zone wildcards at the apex (a CNAME and a TXT), one under
+/// `w.example.com` that sits at the same owner as a wildcard pin, a
+/// delegation inside a wildcard pin, and pins at and below them.
+fn wildcard_server() -> TestServer {
+    let fixture = Fixture::f0();
+    fixture.write(
+        "zones/example.com.zone",
+        format!(
+            "{}*    IN CNAME www\n*.w  IN TXT \"zone wildcard\"\nsub.zz IN NS ns.other.net.\n",
+            crate::support::F0_ZONE
+        ),
+    );
+    fixture.write_pins(&format!(
+        "{F0_PINS}
+[[reserved_domain]]
+domain = \"a.b.example.com\"
+ips = [\"fra\"]
+
+[[reserved_domain]]
+domain = \"*.eu2.example.com\"
+ips = [\"fra\"]
+
+[[reserved_domain]]
+domain = \"*.w.example.com\"
+ips = [\"ams\"]
+
+[[reserved_domain]]
+domain = \"*.zz.example.com\"
+ips = [\"nrt\"]
+"
+    ));
+    fixture.start()
+}
+
+/// RFC 4592 §2.2.1, §3.3.1: a zone wildcard synthesises only names that
+/// do not exist, from the closest encloser's own wildcard. Reserved names,
+/// the names above them and the names a closer pin wildcard covers exist:
+/// other types there are NODATA, names below a reserved name NXDOMAIN, so
+/// that a resolver never caches a wildcard CNAME at a pinned name (which
+/// would send its A queries outside the pinned set).
+#[test]
+fn zone_wildcards_do_not_reach_names_the_pin_table_makes_exist() {
+    let server = wildcard_server();
+    // The wildcard still answers a name nothing else makes exist.
+    let reply = server.ask_udp(&query("other.example.com", RecordType::TXT));
+    assert_eq!(
+        reply.answer_lines(),
+        vec!["other.example.com. 300 IN CNAME www.example.com."]
+    );
+    for (name, qtype) in [
+        ("cdn.example.com", RecordType::TXT),      // reserved
+        ("cdn.example.com", RecordType::MX),       // reserved
+        ("a.b.example.com", RecordType::TXT),      // reserved
+        ("b.example.com", RecordType::TXT),        // above a reserved name
+        ("x1.eu2.example.com", RecordType::HTTPS), // a pin wildcard closer than the zone's
+        ("x1.eu2.example.com", RecordType::CNAME),
+    ] {
+        assert_negative(&server, &query(name, qtype), rcode::NOERROR);
+    }
+    // Below a reserved name nothing exists, wildcard or not.
+    assert_negative(
+        &server,
+        &query("x.cdn.example.com", RecordType::TXT),
+        rcode::NXDOMAIN,
+    );
+    assert_negative(
+        &server,
+        &query("x.a.b.example.com", RecordType::A),
+        rcode::NXDOMAIN,
+    );
+    // The pinned answers are the pins'.
+    let reply = server.ask_udp(&query("x1.eu2.example.com", RecordType::A));
+    assert_eq!(reply.answers().len(), 1, "{reply:?}");
+    // A zone wildcard at the same owner as a pin wildcard shares it: the
+    // zone's types come from the zone, A/AAAA from the pin.
+    let reply = server.ask_udp(&query("host.w.example.com", RecordType::TXT));
+    assert_eq!(
+        reply.answer_lines(),
+        vec!["host.w.example.com. 300 IN TXT zone wildcard"]
+    );
+    let reply = server.ask_udp(&query("host.w.example.com", RecordType::A));
+    assert_eq!(reply.addresses().len(), 1, "{reply:?}");
+}
+
+/// RFC 1034 §4.3.2 step 3b: a name at or below a zone cut is the child
+/// zone's, even when a wildcard pin above the cut covers it: A and AAAA
+/// get the same referral as every other type, never an authoritative
+/// answer; beside the cut the wildcard pin answers.
+#[test]
+fn a_wildcard_pin_does_not_answer_below_a_delegation() {
+    let server = wildcard_server();
+    for qtype in [RecordType::A, RecordType::AAAA, RecordType::TXT] {
+        let reply = server.ask_udp(&query("host.sub.zz.example.com", qtype));
+        assert_eq!(reply.rcode(), rcode::NOERROR, "{reply:?}");
+        assert!(!reply.aa(), "a referral is not authoritative: {reply:?}");
+        assert!(reply.answers().is_empty(), "{reply:?}");
+        assert_eq!(
+            reply.authority_lines(),
+            vec!["sub.zz.example.com. 300 IN NS ns.other.net."]
+        );
+    }
+    let reply = server.ask_udp(&query("host.zz.example.com", RecordType::A));
+    assert!(reply.aa(), "{reply:?}");
+    assert_eq!(reply.answers().len(), 1, "{reply:?}");
+}

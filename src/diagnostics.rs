@@ -38,6 +38,18 @@ impl fmt::Display for Diagnostic {
 /// any number of them).
 pub const MAX_TEXT_FILE: u64 = 1 << 30;
 
+/// Whether a directory entry is one of the data files a loader reads
+/// there: its name ends in `.extension` and does not start with a dot.
+/// Hidden names are other programs' (an editor's lock file `.#a.toml`,
+/// often a dangling symlink; a writer's temporary `.a.toml` before its
+/// rename), never data, for the loaders and the watcher alike.
+pub fn is_data_file(path: &Path, extension: &str) -> bool {
+    path.extension().is_some_and(|found| found == extension)
+        && !path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+}
+
 /// Reads a text file the loaders accept: a regular file (after following
 /// links) in UTF-8, of at most [`MAX_TEXT_FILE`] bytes. A FIFO or a device would block or never end, so they
 /// are refused before they are opened.

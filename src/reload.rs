@@ -310,12 +310,7 @@ impl Scope {
         };
         for path in paths {
             let is_shard = pin_dir.is_some_and(|dir| path.parent() == Some(dir))
-                && path
-                    .extension()
-                    .is_some_and(|extension| extension == "toml")
-                && !path
-                    .file_name()
-                    .is_some_and(|name| name.to_string_lossy().starts_with('.'));
+                && crate::diagnostics::is_data_file(path, "toml");
             if !is_shard {
                 *self = Self::Full;
                 return;

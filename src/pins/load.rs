@@ -117,10 +117,7 @@ impl PinSource {
                 let mut files: Vec<PathBuf> = listing
                     .filter_map(Result::ok)
                     .map(|entry| entry.path())
-                    .filter(|path| {
-                        path.extension()
-                            .is_some_and(|extension| extension == "toml")
-                    })
+                    .filter(|path| crate::diagnostics::is_data_file(path, "toml"))
                     .collect();
                 files.sort();
                 Ok(files)

@@ -32,10 +32,7 @@ pub fn load_zone_dir(dir: &Path) -> Result<Vec<Zone>, Vec<Diagnostic>> {
     let mut paths: Vec<PathBuf> = listing
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "zone")
-        })
+        .filter(|path| crate::diagnostics::is_data_file(path, "zone"))
         .collect();
     paths.sort();
     let mut zones: Vec<Zone> = Vec::new();

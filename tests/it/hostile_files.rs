@@ -297,3 +297,39 @@ fn wildcard_pins_over_cnames_and_pins_below_delegations_are_rejected() {
         "{errors}"
     );
 }
+
+/// Hidden names in the pin directory and the zones directory are other
+/// programs' files, not data: an editor's lock file (a dangling symlink
+/// `.#a.toml`) neither stops a start nor a check, and a writer's hidden
+/// temporary file is not served before its rename.
+#[test]
+fn hidden_files_in_the_data_directories_are_not_read() {
+    let fixture = Fixture::f0();
+    fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
+    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
+    fixture.write(
+        "pins.d/.hidden.toml",
+        "[[reserved_domain]]\ndomain = \"hidden.example.com\"\nips = [\"nrt\"]\n",
+    );
+    for dir in ["pins.d", "zones"] {
+        let lock = fixture.path().join(dir).join(match dir {
+            "zones" => ".#example.com.zone",
+            _ => ".#a.toml",
+        });
+        std::os::unix::fs::symlink("root@host.12345:1700000000", &lock)
+            .expect("make a dangling symlink");
+    }
+    let loaded = match fixture.load() {
+        Ok(loaded) => loaded,
+        Err(errors) => panic!("{}", pindns::diagnostics::render(&errors)),
+    };
+    assert_eq!(
+        loaded.snapshot.pins.len(),
+        crate::support::F0_PINS
+            .matches("[[reserved_domain]]")
+            .count()
+    );
+    let server = fixture.start();
+    let reply = server.ask_udp(&query("hidden.example.com", RecordType::A));
+    assert_eq!(reply.rcode(), crate::support::rcode::NXDOMAIN, "{reply:?}");
+}

@@ -29,11 +29,34 @@ use crate::snapshot::Snapshot;
 pub enum Trigger {
     /// Watched files changed (the paths the events named).
     FileEvent(Vec<PathBuf>),
+    /// Watched files were written to in place: each stays unfinished
+    /// until its writer closes it.
+    Writing(Vec<PathBuf>),
+    /// A writer closed watched files it had open for writing.
+    Written(Vec<PathBuf>),
     /// An operator asked (SIGHUP).
     Forced,
     /// The server is stopping.
     Stop,
 }
+
+impl Trigger {
+    /// The paths a file event names; `None` for the others.
+    fn paths(&self) -> Option<&[PathBuf]> {
+        match self {
+            Self::FileEvent(paths) | Self::Writing(paths) | Self::Written(paths) => Some(paths),
+            Self::Forced | Self::Stop => None,
+        }
+    }
+}
+
+/// Longest a reload waits for the writer of a file written in place to
+/// close it. A truncate-then-write save that pauses mid-file (a slow
+/// generator, a network copy) would otherwise be read half-written, and a
+/// half-written entry can be valid TOML that means something else: an
+/// entry cut before its `ips` line is a domain routed to every PoP. A
+/// writer that keeps a file open longer than this has it read as it is.
+const MAX_WAIT_FOR_CLOSE: Duration = Duration::from_secs(5);
 
 /// The outcome of one reload attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +92,7 @@ impl Reloader {
                 run(&live, &triggers, debounce, |trigger: &Trigger| {
                     // A directory deleted and made again is a new inode
                     // that the old watch does not see: watch it afresh.
-                    if let (Some(watcher), Trigger::FileEvent(paths)) = (watcher.as_mut(), trigger) {
+                    if let (Some(watcher), Some(paths)) = (watcher.as_mut(), trigger.paths()) {
                         for directory in directories.iter().filter(|directory| paths.contains(directory)) {
                             let _ = watcher.unwatch(directory);
                             if let Err(error) = watcher.watch(directory, RecursiveMode::NonRecursive) {
@@ -178,18 +201,23 @@ fn watch(snapshot: &Snapshot, trigger: Sender<Trigger>) -> Option<notify::Recomm
     let relevant = RelevantPaths::new(snapshot);
     let handler = move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
-            // Opening and reading a file changes nothing; reacting to it
-            // would make every reload trigger the next.
-            if matches!(event.kind, notify::EventKind::Access(_)) {
-                return;
-            }
+            use notify::EventKind;
+            use notify::event::{AccessKind, AccessMode, ModifyKind};
+            let make: fn(Vec<PathBuf>) -> Trigger = match event.kind {
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => Trigger::Written,
+                // Opening and reading a file changes nothing; reacting to
+                // it would make every reload trigger the next.
+                EventKind::Access(_) => return,
+                EventKind::Modify(ModifyKind::Data(_)) => Trigger::Writing,
+                _ => Trigger::FileEvent,
+            };
             let paths: Vec<PathBuf> = event
                 .paths
                 .into_iter()
                 .filter(|path| relevant.matches(path))
                 .collect();
             if !paths.is_empty() {
-                let _ = trigger.send(Trigger::FileEvent(paths));
+                let _ = trigger.send(make(paths));
             }
         }
     };
@@ -304,7 +332,7 @@ impl Scope {
         let Self::Shards(files) = self else {
             return;
         };
-        let Trigger::FileEvent(paths) = trigger else {
+        let Some(paths) = trigger.paths() else {
             *self = Self::Full;
             return;
         };
@@ -339,8 +367,12 @@ fn run(
         let pin_dir = config.pins_sharded.then_some(config.pins.as_path());
         let mut scope = Scope::Shards(Vec::new());
         scope.add(&first, pin_dir);
+        let mut open_for_writing = Vec::new();
+        track_writers(&first, &mut open_for_writing);
+        let started = Instant::now();
         // Wait for a quiet window so that a file written in several steps
-        // is read once, complete. An operator's SIGHUP does not wait.
+        // is read once, complete, and for every file written in place to
+        // be closed by its writer. An operator's SIGHUP does not wait.
         let mut waiting = first != Trigger::Forced;
         while waiting {
             match triggers.recv_timeout(debounce) {
@@ -351,12 +383,38 @@ fn run(
                 }
                 Ok(trigger) => {
                     on_trigger(&trigger);
+                    track_writers(&trigger, &mut open_for_writing);
                     scope.add(&trigger, pin_dir);
                 }
-                Err(RecvTimeoutError::Timeout) => waiting = false,
+                Err(RecvTimeoutError::Timeout) => {
+                    waiting =
+                        !open_for_writing.is_empty() && started.elapsed() < MAX_WAIT_FOR_CLOSE;
+                }
             }
         }
+        if !open_for_writing.is_empty() {
+            tracing::warn!(
+                files = ?open_for_writing,
+                "still open for writing after {} s; read as they are",
+                MAX_WAIT_FOR_CLOSE.as_secs()
+            );
+        }
         reload(live, &scope);
+    }
+}
+
+/// Keeps the list of files written in place and not yet closed.
+fn track_writers(trigger: &Trigger, open: &mut Vec<PathBuf>) {
+    match trigger {
+        Trigger::Writing(paths) => {
+            for path in paths {
+                if !open.contains(path) {
+                    open.push(path.clone());
+                }
+            }
+        }
+        Trigger::Written(paths) => open.retain(|path| !paths.contains(path)),
+        Trigger::FileEvent(_) | Trigger::Forced | Trigger::Stop => {}
     }
 }
 

@@ -763,3 +763,45 @@ fn pin_file_that_is_not_a_regular_file_is_refused_without_blocking() {
     std::fs::write(&pins, pins_with_r_at("nrt")).expect("write the pin file");
     wait_for_answer(&server, "r.example.com", &[f0("nrt")]);
 }
+
+#[test]
+/// A pin file written in place is read once its writer closes it, not at
+/// the first pause: cut before its `ips` line, the last entry would be
+/// valid TOML routing the name to every PoP. While the writer pauses the
+/// last good table serves; after the close the finished file does.
+fn a_pin_file_written_in_place_is_read_after_its_writer_closes_it() {
+    use std::io::Write;
+    let server = Fixture::f0().start();
+    let japan = |name: &str| query(name, RecordType::A).ecs("203.0.113.0/25");
+    assert_eq!(
+        server.ask_udp(&japan("r.example.com")).addresses(),
+        vec![f0("ams")]
+    );
+    let pins = server.fixture().path().join("pins.toml");
+    let finished = pins_with_r_at("iad");
+    let cut = finished.find("ips = [\"iad\"]").expect("r's ips line");
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&pins)
+        .expect("open the pin file for writing");
+    writer
+        .write_all(&finished.as_bytes()[..cut])
+        .expect("write the first part");
+    writer.flush().expect("flush");
+    // Many quiet windows (20 ms each) pass; r stays pinned to ams.
+    let pause = Instant::now();
+    while pause.elapsed() < Duration::from_millis(600) {
+        assert_eq!(
+            server.ask_udp(&japan("r.example.com")).addresses(),
+            vec![f0("ams")],
+            "a half-written pin file was read"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    writer
+        .write_all(&finished.as_bytes()[cut..])
+        .expect("write the rest");
+    drop(writer);
+    wait_for_answer(&server, "r.example.com", &[f0("iad")]);
+}

@@ -69,8 +69,26 @@ pub fn read_text_file(path: &Path) -> Result<String, Diagnostic> {
             ),
         ));
     }
-    std::fs::read_to_string(path)
-        .map_err(|error| Diagnostic::new(path, None, format!("cannot read: {error}")))
+    let bytes = std::fs::read(path)
+        .map_err(|error| Diagnostic::new(path, None, format!("cannot read: {error}")))?;
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = error.utf8_error().valid_up_to();
+        let bytes = error.as_bytes();
+        let line = 1 + bytes[..valid].iter().filter(|&&byte| byte == b'\n').count();
+        let column = 1 + valid
+            - bytes[..valid]
+                .iter()
+                .rposition(|&byte| byte == b'\n')
+                .map_or(0, |at| at + 1);
+        Diagnostic::new(
+            path,
+            Some(line),
+            format!(
+                "not UTF-8 text: byte 0x{:02x} at column {column}",
+                bytes[valid]
+            ),
+        )
+    })
 }
 
 /// The 1-based line holding byte `offset` of `text`.

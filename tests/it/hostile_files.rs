@@ -333,3 +333,32 @@ fn hidden_files_in_the_data_directories_are_not_read() {
     let reply = server.ask_udp(&query("hidden.example.com", RecordType::A));
     assert_eq!(reply.rcode(), crate::support::rcode::NXDOMAIN, "{reply:?}");
 }
+
+/// A pin or zone file that is not UTF-8 is refused with the line and
+/// column of the first byte that is not, like every other error.
+#[test]
+fn a_file_that_is_not_utf8_is_refused_at_its_line() {
+    for (relative, text) in [
+        (
+            "pins.toml",
+            &b"# pins\n[[reserved_domain]]\ndomain = \"caf\xe9.example.com\"\nips = [\"fra\"]\n"[..],
+        ),
+        (
+            "zones/example.com.zone",
+            &b"$ORIGIN example.com.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 60\n@ IN NS ns1\nns1 IN A 192.0.2.53\nt IN TXT \"\xff\"\n"[..],
+        ),
+    ] {
+        let fixture = Fixture::f0();
+        fixture.write(relative, text);
+        let Err(errors) = fixture.load() else {
+            panic!("{relative} must not load");
+        };
+        let rendered = pindns::diagnostics::render(&errors);
+        let (line, column, byte) = if relative == "pins.toml" { (3, 14, "0xe9") } else { (6, 11, "0xff") };
+        let expected = format!(
+            "{}:{line}: not UTF-8 text: byte {byte} at column {column}",
+            fixture.path().join(relative).display()
+        );
+        assert!(rendered.contains(&expected), "{expected} not in:\n{rendered}");
+    }
+}

@@ -50,13 +50,19 @@ impl Trigger {
     }
 }
 
-/// Longest a reload waits for the writer of a file written in place to
-/// close it. A truncate-then-write save that pauses mid-file (a slow
-/// generator, a network copy) would otherwise be read half-written, and a
-/// half-written entry can be valid TOML that means something else: an
-/// entry cut before its `ips` line is a domain routed to every PoP. A
-/// writer that keeps a file open longer than this has it read as it is.
-const MAX_WAIT_FOR_CLOSE: Duration = Duration::from_secs(5);
+/// Longest a burst of changes is collected before a reload: events that
+/// keep coming (a file appended to without pause) do not hold back the
+/// other files' changes for longer.
+const MAX_BURST: Duration = Duration::from_secs(5);
+
+/// How long a file written in place and never seen closed keeps reloads
+/// from reading it. A truncate-then-write save that pauses mid-file (a
+/// slow generator, a network copy) would otherwise be read half-written,
+/// and a half-written entry can be valid TOML that means something else:
+/// an entry cut before its `ips` line is a domain routed to every PoP.
+/// The close is an event of its own, which starts the reload; this limit
+/// only keeps a lost event from blocking reloads for ever.
+const MAX_OPEN_FOR_WRITING: Duration = Duration::from_secs(60);
 
 /// The outcome of one reload attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,6 +364,11 @@ fn run(
     debounce: Duration,
     mut on_trigger: impl FnMut(&Trigger),
 ) {
+    // Files written in place whose writer has not closed them yet, with
+    // when the first write was seen, and the changes a reload put off
+    // because of them: both kept from one burst to the next.
+    let mut writing: Vec<(PathBuf, Instant)> = Vec::new();
+    let mut put_off: Option<Scope> = None;
     while let Ok(first) = triggers.recv() {
         if first == Trigger::Stop {
             return;
@@ -365,17 +376,20 @@ fn run(
         on_trigger(&first);
         let config = live.snapshot().config.clone();
         let pin_dir = config.pins_sharded.then_some(config.pins.as_path());
-        let mut scope = Scope::Shards(Vec::new());
+        let mut scope = put_off.take().unwrap_or(Scope::Shards(Vec::new()));
         scope.add(&first, pin_dir);
-        let mut open_for_writing = Vec::new();
-        track_writers(&first, &mut open_for_writing);
+        track_writers(&first, &mut writing);
         let started = Instant::now();
         // Wait for a quiet window so that a file written in several steps
-        // is read once, complete, and for every file written in place to
-        // be closed by its writer. An operator's SIGHUP does not wait.
+        // is read once, complete, and for the files written in place to be
+        // closed by their writers. An operator's SIGHUP does not wait.
         let mut waiting = first != Trigger::Forced;
         while waiting {
-            match triggers.recv_timeout(debounce) {
+            let left = MAX_BURST.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            match triggers.recv_timeout(debounce.min(left)) {
                 Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                 Ok(Trigger::Forced) => {
                     scope = Scope::Full;
@@ -383,37 +397,59 @@ fn run(
                 }
                 Ok(trigger) => {
                     on_trigger(&trigger);
-                    track_writers(&trigger, &mut open_for_writing);
+                    track_writers(&trigger, &mut writing);
                     scope.add(&trigger, pin_dir);
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    waiting =
-                        !open_for_writing.is_empty() && started.elapsed() < MAX_WAIT_FOR_CLOSE;
-                }
+                Err(RecvTimeoutError::Timeout) => waiting = !writing.is_empty(),
             }
         }
-        if !open_for_writing.is_empty() {
-            tracing::warn!(
-                files = ?open_for_writing,
-                "still open for writing after {} s; read as they are",
-                MAX_WAIT_FOR_CLOSE.as_secs()
-            );
+        writing.retain(|(path, since)| {
+            let stale = since.elapsed() > MAX_OPEN_FOR_WRITING;
+            if stale {
+                tracing::warn!(
+                    file = %path.display(),
+                    "no close seen {} s after the first write; read as it is",
+                    MAX_OPEN_FOR_WRITING.as_secs()
+                );
+            }
+            !stale
+        });
+        if writing.is_empty() {
+            reload(live, &scope);
+            continue;
         }
-        reload(live, &scope);
+        let open: Vec<PathBuf> = writing.iter().map(|(path, _)| path.clone()).collect();
+        tracing::warn!(
+            files = ?open,
+            "open for writing: not read until closed; the last good snapshot keeps serving"
+        );
+        // The shards not open for writing are read now; the rest wait for
+        // their close, which starts the next reload.
+        match scope {
+            Scope::Shards(files) => {
+                let (later, now): (Vec<PathBuf>, Vec<PathBuf>) =
+                    files.into_iter().partition(|file| open.contains(file));
+                if !now.is_empty() {
+                    reload(live, &Scope::Shards(now));
+                }
+                put_off = Some(Scope::Shards(later));
+            }
+            Scope::Full => put_off = Some(Scope::Full),
+        }
     }
 }
 
 /// Keeps the list of files written in place and not yet closed.
-fn track_writers(trigger: &Trigger, open: &mut Vec<PathBuf>) {
+fn track_writers(trigger: &Trigger, open: &mut Vec<(PathBuf, Instant)>) {
     match trigger {
         Trigger::Writing(paths) => {
             for path in paths {
-                if !open.contains(path) {
-                    open.push(path.clone());
+                if !open.iter().any(|(seen, _)| seen == path) {
+                    open.push((path.clone(), Instant::now()));
                 }
             }
         }
-        Trigger::Written(paths) => open.retain(|path| !paths.contains(path)),
+        Trigger::Written(paths) => open.retain(|(path, _)| !paths.contains(path)),
         Trigger::FileEvent(_) | Trigger::Forced | Trigger::Stop => {}
     }
 }

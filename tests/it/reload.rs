@@ -805,3 +805,66 @@ fn a_pin_file_written_in_place_is_read_after_its_writer_closes_it() {
     drop(writer);
     wait_for_answer(&server, "r.example.com", &[f0("iad")]);
 }
+
+#[test]
+/// A shard kept open and written to for longer than a burst lasts (5 s)
+/// is still not read until its writer closes it, and does not hold back
+/// another shard renamed in meanwhile: that one is served within the
+/// burst's limit.
+fn a_shard_written_for_long_is_read_at_its_close_without_holding_back_the_others() {
+    use std::io::Write;
+    let fixture = Fixture::f0();
+    fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
+    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
+    fixture.write(
+        "pins.d/c.toml",
+        "[[reserved_domain]]\ndomain = \"c.example.com\"\nips = [\"ams\"]\n",
+    );
+    let server = fixture.start();
+    let japan = |name: &str| query(name, RecordType::A).ecs("203.0.113.0/25");
+    let shards = server.fixture().path().join("pins.d");
+    // c.toml rewritten in place, cut before its ips line, then trickled
+    // into (comment bytes) for 6 s without a close.
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(shards.join("c.toml"))
+        .expect("open c.toml for writing");
+    writer
+        .write_all(b"[[reserved_domain]]\ndomain = \"c.example.com\"\n#")
+        .expect("write the first part");
+    let started = Instant::now();
+    let mut renamed = false;
+    let mut d_served = None;
+    while started.elapsed() < Duration::from_secs(6) {
+        writer.write_all(b"#").expect("trickle");
+        if !renamed && started.elapsed() > Duration::from_millis(300) {
+            save_by_rename(
+                &shards.join("d.toml"),
+                "[[reserved_domain]]\ndomain = \"d.example.com\"\nips = [\"fra\"]\n",
+            );
+            renamed = true;
+        }
+        assert_eq!(
+            server.ask_udp(&japan("c.example.com")).addresses(),
+            vec![f0("ams")],
+            "a shard open for writing was read"
+        );
+        if d_served.is_none()
+            && server.ask_udp(&japan("d.example.com")).addresses() == vec![f0("fra")]
+        {
+            d_served = Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let d_served = d_served.expect("the renamed shard is served while the other is written");
+    assert!(
+        d_served < Duration::from_millis(5_800),
+        "d.toml served after {d_served:?}"
+    );
+    writer
+        .write_all(b"\nips = [\"iad\"]\n")
+        .expect("write the rest");
+    drop(writer);
+    wait_for_answer(&server, "c.example.com", &[f0("iad")]);
+}

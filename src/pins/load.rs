@@ -14,7 +14,7 @@ use super::{Family, Plan, Policy, fast};
 use crate::config::{Config, PopSet, mask_of};
 use crate::diagnostics::Diagnostic;
 use crate::wire::{NameKey, rtype};
-use crate::zones::ZoneSet;
+use crate::zones::{Zone, ZoneSet};
 
 /// One `[[reserved_domain]]` as read, before validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -496,22 +496,27 @@ pub(super) fn fit_in_zones(
             zone.file.display()
         ));
     }
-    // The zone's names the pin answers A/AAAA for: the name itself, or for
-    // a wildcard every name below its suffix.
-    let covered: Vec<(&[u8], &crate::zones::Node)> = if wildcard {
-        zone.nodes
+    // The zones' names the pin answers A/AAAA for: the name itself, or for
+    // a wildcard every name below its suffix, in its zone and in any zone
+    // served below it, except names at or below a zone cut (the child's).
+    let covered: Vec<(&Zone, &[u8], &crate::zones::Node)> = if wildcard {
+        zones
             .iter()
-            .filter(|(owner, _)| is_below(owner, name))
-            .map(|(owner, node)| (&**owner, node))
+            .flat_map(|zone| {
+                zone.nodes
+                    .iter()
+                    .filter(|(owner, _)| is_below(owner, name) && !is_at_or_below_cut(zone, owner))
+                    .map(move |(owner, node)| (zone, &**owner, node))
+            })
             .collect()
     } else {
         zone.nodes
             .get(name.as_bytes())
-            .map(|node| (name.as_bytes(), node))
+            .map(|node| (zone, name.as_bytes(), node))
             .into_iter()
             .collect()
     };
-    for (owner, node) in covered {
+    for (zone, owner, node) in covered {
         let shown = crate::wire::name::wire_name_to_string(owner);
         if node.rrset(rtype::CNAME).is_some() {
             let what = if wildcard {
@@ -533,6 +538,17 @@ pub(super) fn fit_in_zones(
         }
     }
     fit
+}
+
+/// Whether a zone's owner name is at or below one of its zone cuts.
+fn is_at_or_below_cut(zone: &Zone, owner: &[u8]) -> bool {
+    zone.has_delegations
+        && NameKey::from_wire(owner, 0).is_ok_and(|(key, _)| {
+            matches!(
+                zone.lookup(&key),
+                crate::zones::ZoneLookup::Delegation { .. }
+            )
+        })
 }
 
 /// Validates entries (from any number of files) and compiles the table.

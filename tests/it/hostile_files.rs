@@ -362,3 +362,45 @@ fn a_file_that_is_not_utf8_is_refused_at_its_line() {
         assert!(rendered.contains(&expected), "{expected} not in:\n{rendered}");
     }
 }
+
+#[test]
+/// A wildcard pin covers the names of a zone served below it too (its
+/// A/AAAA come from the pin), so a CNAME there is refused as in the
+/// pin's own zone; names at or below a delegation inside the wildcard
+/// are the child's and neither refused nor reported as shadowed.
+fn a_wildcard_pin_over_a_served_child_zone_holding_a_cname_is_rejected() {
+    let fixture = Fixture::f0();
+    let zone = fixture.read("zones/example.com.zone");
+    fixture.write(
+        "zones/example.com.zone",
+        format!("{zone}sub.w IN NS ns.sub.w\nns.sub.w IN A 192.0.2.54\n"),
+    );
+    fixture.write(
+        "zones/z.w.example.com.zone",
+        "$ORIGIN z.w.example.com.\n$TTL 300\n@ IN SOA ns1.example.com. hostmaster 1 7200 3600 1209600 60\n@ IN NS ns1.example.com.\ncn IN CNAME leak.example.net.\n",
+    );
+    fixture.write_pins("[[reserved_domain]]\ndomain = \"*.w.example.com\"\nips = [\"ams\"]\n");
+    let errors = match fixture.load() {
+        Ok(_) => panic!("the pin must be rejected"),
+        Err(errors) => pindns::diagnostics::render(&errors),
+    };
+    assert!(
+        errors.contains(
+            ":2: domain '*.w.example.com' covers cn.z.w.example.com., which holds a CNAME in zone"
+        ),
+        "{errors}"
+    );
+    assert_eq!(errors.lines().count(), 1, "{errors}");
+    // Without the CNAME the table loads, and the glue below the cut is
+    // not reported as shadowed.
+    fixture.write(
+        "zones/z.w.example.com.zone",
+        "$ORIGIN z.w.example.com.\n$TTL 300\n@ IN SOA ns1.example.com. hostmaster 1 7200 3600 1209600 60\n@ IN NS ns1.example.com.\n",
+    );
+    let loaded = match fixture.load() {
+        Ok(loaded) => loaded,
+        Err(errors) => panic!("{}", pindns::diagnostics::render(&errors)),
+    };
+    let warnings = pindns::diagnostics::render(&loaded.warnings);
+    assert!(!warnings.contains("ns.sub.w"), "{warnings}");
+}

@@ -390,9 +390,28 @@ impl Config {
                 );
                 continue;
             };
+            let ip = ip.to_canonical();
+            // A PoP's shared address is homed at that PoP and nowhere else.
+            let sharer = pops.iter().position(|pop| match ip {
+                IpAddr::V4(v4) => pop.ipv4.contains(&v4),
+                IpAddr::V6(v6) => pop.ipv6.contains(&v6),
+            });
             match pop_index.get(home.get_ref()) {
+                Some(&index) if sharer.is_some_and(|sharer| sharer != usize::from(index)) => {
+                    error_at(
+                        &mut errors,
+                        at,
+                        format!(
+                            "dedicated IP {address} is a shared address of PoP '{}'; it cannot be homed at '{}'",
+                            sharer
+                                .and_then(|sharer| pops.get(sharer))
+                                .map_or("", |pop| pop.code.as_str()),
+                            home.get_ref()
+                        ),
+                    );
+                }
                 Some(&index) => {
-                    dedicated_homes.insert(ip.to_canonical(), index);
+                    dedicated_homes.insert(ip, index);
                 }
                 None => error_at(
                     &mut errors,

@@ -458,3 +458,24 @@ fn a_domain_listing_too_many_ips_values_is_refused() {
         )],
     );
 }
+
+/// `[dedicated_ips]` cannot home a PoP's shared address at another PoP:
+/// a domain pinned to the other PoP would be answered with an address
+/// that serves from the first.
+#[test]
+fn a_pop_shared_address_cannot_be_homed_at_another_pop() {
+    let fixture = fixture_with_pins(
+        "[[reserved_domain]]\ndomain = \"api.example.com\"\nips = [\"us-ohio-1\", \"192.0.2.3\"]\n",
+    );
+    fixture.insert_after_header("[dedicated_ips]", "\"192.0.2.3\" = \"us-ohio-1\"");
+    let errors = match fixture.load() {
+        Ok(_) => panic!("the configuration must be rejected"),
+        Err(errors) => pindns::diagnostics::render(&errors),
+    };
+    assert!(
+        errors.contains(
+            "dedicated IP 192.0.2.3 is a shared address of PoP 'de-fra-1'; it cannot be homed at 'us-ohio-1'"
+        ),
+        "{errors}"
+    );
+}

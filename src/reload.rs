@@ -318,7 +318,8 @@ impl RelevantPaths {
             .pins_dir
             .as_ref()
             .is_some_and(|dir| path.parent() == Some(dir.as_path()));
-        (in_pin_dir && text.ends_with(".toml")) || text.ends_with(".zone")
+        (in_pin_dir && crate::diagnostics::is_data_file(path, "toml"))
+            || crate::diagnostics::is_data_file(path, "zone")
     }
 }
 

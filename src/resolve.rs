@@ -271,6 +271,13 @@ fn answer_name(
         }
     }
     let lookup = match zone.lookup(name) {
+        // DS at a cut is the parent's data (RFC 4035 §3.1.4.1): answered
+        // from the parent's node there, NODATA when it holds none, never
+        // the referral.
+        ZoneLookup::Delegation { skip: 0, .. } if query.qtype == rtype::DS => zone
+            .nodes
+            .get(name.as_bytes())
+            .map_or(ZoneLookup::NxDomain, ZoneLookup::Node),
         ZoneLookup::Wildcard { encloser, .. }
             if pins_make_encloser_closer(
                 snapshot,

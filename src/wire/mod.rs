@@ -39,6 +39,8 @@ pub mod rtype {
     pub const TXT: u16 = 16;
     /// IPv6 address.
     pub const AAAA: u16 = 28;
+    /// Delegation signer (RFC 4034): held by the parent side of a cut.
+    pub const DS: u16 = 43;
     /// EDNS pseudo-record.
     pub const OPT: u16 = 41;
     /// Incremental zone transfer.

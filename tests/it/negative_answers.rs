@@ -225,3 +225,23 @@ fn a_wildcard_pin_does_not_answer_below_a_delegation() {
     assert!(reply.aa(), "{reply:?}");
     assert_eq!(reply.answers().len(), 1, "{reply:?}");
 }
+
+/// RFC 4035 §3.1.4.1: DS at a delegation point is the parent's data: the
+/// parent answers it authoritatively (here NODATA with the SOA: the zone
+/// holds no DS), not with the referral every other type gets there.
+#[test]
+fn ds_at_a_delegation_point_is_answered_by_the_parent() {
+    let server = wildcard_server();
+    assert_negative(
+        &server,
+        &query("sub.zz.example.com", RecordType::DS),
+        rcode::NOERROR,
+    );
+    // Below the cut DS is the child's: the referral.
+    let reply = server.ask_udp(&query("x.sub.zz.example.com", RecordType::DS));
+    assert!(!reply.aa(), "{reply:?}");
+    assert_eq!(
+        reply.authority_lines(),
+        vec!["sub.zz.example.com. 300 IN NS ns.other.net."]
+    );
+}

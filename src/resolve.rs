@@ -414,7 +414,7 @@ fn apex_owner<'z>(query: &Query<'_>, zone: &'z Zone) -> Owner<'z> {
 /// Writes a referral to a delegated child zone: NS in authority, AA clear,
 /// glue from the zone in additional.
 fn referral(
-    _snapshot: &Snapshot,
+    snapshot: &Snapshot,
     reply: &mut Reply<'_>,
     query: &Query<'_>,
     zone: &Zone,
@@ -443,10 +443,20 @@ fn referral(
             rdata,
         );
     }
+    let cut_labels = name.label_count() - skip;
     for rdata in &ns.rdata {
         let Ok((target, _)) = NameKey::from_wire(rdata, 0) else {
             continue;
         };
+        // A name the pin table answers for, outside the cut, has its
+        // addresses from the pin: the zone's would be a second answer
+        // outside the pinned set (resolvers cache glue, RFC 2181 §5.4.1).
+        // Below the cut the child's addresses are the only ones.
+        let inside_cut = target.label_count() >= cut_labels
+            && target.suffix(target.label_count() - cut_labels).0 == cut;
+        if !inside_cut && snapshot.pins.lookup(&target).is_some() {
+            continue;
+        }
         let Some(node) = zone.nodes.get(target.as_bytes()) else {
             continue;
         };

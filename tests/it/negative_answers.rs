@@ -245,3 +245,38 @@ fn ds_at_a_delegation_point_is_answered_by_the_parent() {
         vec!["sub.zz.example.com. 300 IN NS ns.other.net."]
     );
 }
+
+/// A referral's glue never gives a name the pin table answers for an
+/// address outside its pinned set (resolvers cache glue, RFC 2181
+/// §5.4.1): glue for an NS name a pin covers outside the cut is left out
+/// (the resolver asks for it and gets the pin's answer); glue below the
+/// cut, which no pin reaches, is kept.
+#[test]
+fn referral_glue_leaves_out_names_the_pin_table_answers_for() {
+    let fixture = Fixture::f0();
+    fixture.write(
+        "zones/example.com.zone",
+        format!(
+            "{}sub.zz IN NS ns.sub.zz\nsub.zz IN NS nsglue.zz\nns.sub.zz IN A 192.0.2.54\nnsglue.zz IN A 198.51.100.8\n",
+            crate::support::F0_ZONE
+        ),
+    );
+    fixture.write_pins(&format!(
+        "{F0_PINS}\n[[reserved_domain]]\ndomain = \"*.zz.example.com\"\nips = [\"nrt\"]\n"
+    ));
+    let server = fixture.start();
+    let reply = server.ask_udp(&query("host.sub.zz.example.com", RecordType::A));
+    assert!(!reply.aa(), "a referral: {reply:?}");
+    let glue: Vec<Vec<u8>> = reply
+        .raw_section(crate::support::Section::Additional)
+        .filter(|record| record.rtype == 1 || record.rtype == 28)
+        .map(|record| record.rdata.clone())
+        .collect();
+    assert_eq!(
+        glue,
+        vec![vec![192, 0, 2, 54]],
+        "only ns.sub.zz's glue: {reply:?}"
+    );
+    let reply = server.ask_udp(&query("nsglue.zz.example.com", RecordType::A));
+    assert_eq!(reply.addresses(), vec![crate::support::ip("192.0.2.30")]);
+}

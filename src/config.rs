@@ -178,6 +178,15 @@ pub struct Pop {
     pub ipv6: Vec<Ipv6Addr>,
 }
 
+/// The index of the PoP among `pops` that lists `address` as one of its
+/// shared addresses.
+fn pop_serving(pops: &[Pop], address: IpAddr) -> Option<usize> {
+    pops.iter().position(|pop| match address {
+        IpAddr::V4(v4) => pop.ipv4.contains(&v4),
+        IpAddr::V6(v6) => pop.ipv6.contains(&v6),
+    })
+}
+
 /// A region alias expanded to PoPs.
 #[derive(Debug, Clone)]
 pub struct Alias {
@@ -392,10 +401,7 @@ impl Config {
             };
             let ip = ip.to_canonical();
             // A PoP's shared address is homed at that PoP and nowhere else.
-            let sharer = pops.iter().position(|pop| match ip {
-                IpAddr::V4(v4) => pop.ipv4.contains(&v4),
-                IpAddr::V6(v6) => pop.ipv6.contains(&v6),
-            });
+            let sharer = pop_serving(&pops, ip);
             match pop_index.get(home.get_ref()) {
                 Some(&index) if sharer.is_some_and(|sharer| sharer != usize::from(index)) => {
                     error_at(
@@ -560,13 +566,7 @@ impl Config {
     /// The index of the PoP that serves this address as one of its own
     /// shared addresses, if one does.
     pub fn pop_with_address(&self, address: IpAddr) -> Option<u8> {
-        self.pops
-            .iter()
-            .position(|pop| match address {
-                IpAddr::V4(v4) => pop.ipv4.contains(&v4),
-                IpAddr::V6(v6) => pop.ipv6.contains(&v6),
-            })
-            .map(|index| index as u8)
+        pop_serving(&self.pops, address).map(|index| index as u8)
     }
 
     /// The index of a PoP by its code.

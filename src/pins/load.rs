@@ -626,12 +626,20 @@ fn unservable(address: IpAddr) -> Option<&'static str> {
         IpAddr::V4(v4) if v4.is_multicast() => Some("a multicast address"),
         IpAddr::V4(v4) if v4.is_loopback() => Some("a loopback address"),
         IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address"),
+        IpAddr::V4(v4) if v4.octets()[0] == 0 => Some("in 0.0.0.0/8, this network (RFC 1122)"),
+        IpAddr::V4(v4) if v4.octets()[0] >= 240 => Some("in 240.0.0.0/4, reserved (RFC 1112)"),
         IpAddr::V6(v6) if v6.is_unspecified() => Some("the unspecified address"),
         IpAddr::V6(v6) if v6.is_multicast() => Some("a multicast address"),
         IpAddr::V6(v6) if v6.is_loopback() => Some("a loopback address"),
         IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => Some("a link-local address"),
         IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
             Some("an IPv4-mapped IPv6 address (write the IPv4 address)")
+        }
+        IpAddr::V6(v6) if v6.segments()[..6] == [0; 6] => {
+            Some("an IPv4-compatible IPv6 address, deprecated (RFC 4291 §2.5.5.1)")
+        }
+        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfec0 => {
+            Some("a site-local address, deprecated (RFC 3879)")
         }
         _ => None,
     }

@@ -397,6 +397,10 @@ ips = [
   "::1",
   "fe80::1",
   "::ffff:198.51.100.7",
+  "0.1.2.3",
+  "240.0.0.1",
+  "::1.2.3.4",
+  "fec0::1",
   "203.0.113.10",
 ]
 "#;
@@ -413,6 +417,10 @@ ips = [
             ("\"::1\"", "it is a loopback address"),
             ("\"fe80::1\"", "it is a link-local address"),
             ("\"::ffff:198.51.100.7\"", "an IPv4-mapped IPv6 address"),
+            ("\"0.1.2.3\"", "in 0.0.0.0/8, this network"),
+            ("\"240.0.0.1\"", "in 240.0.0.0/4, reserved"),
+            ("\"::1.2.3.4\"", "an IPv4-compatible IPv6 address"),
+            ("\"fec0::1\"", "a site-local address"),
         ],
     );
 }

@@ -546,6 +546,10 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
 fn unfinished_pin_write(config: &crate::config::Config, scope: &Scope) -> Option<String> {
     let files = match scope {
         Scope::Shards(files) => files.clone(),
+        // A full reload of a pin directory keeps an empty shard's last
+        // good contents (see Snapshot::reread) instead of waiting for it:
+        // a shard left empty must not hold back a zone edit.
+        Scope::Full if config.pins_sharded => Vec::new(),
         Scope::Full => config.pin_source().files().unwrap_or_default(),
     };
     files.iter().find_map(|file| match std::fs::metadata(file) {

@@ -127,11 +127,26 @@ impl Snapshot {
             .pin_source()
             .files()
             .map_err(|error| vec![error])?;
+        // An empty shard is a write in progress: its last good contents
+        // (none for a new shard) stay until it is written.
+        let mut unfinished = Vec::new();
         let mut changed: Vec<std::path::PathBuf> = files
             .iter()
-            .filter(|file| match self.pins.digest_of(file) {
-                Some(known) => pins::file_digest(file).ok() != Some(known),
-                None => true,
+            .filter(|file| {
+                let empty = self.config.pins_sharded
+                    && std::fs::metadata(file).is_ok_and(|metadata| metadata.len() == 0);
+                if empty {
+                    unfinished.push(Diagnostic::new(
+                        file,
+                        None,
+                        "is empty (a write in progress?): its last good contents keep serving",
+                    ));
+                    return false;
+                }
+                match self.pins.digest_of(file) {
+                    Some(known) => pins::file_digest(file).ok() != Some(known),
+                    None => true,
+                }
             })
             .cloned()
             .collect();
@@ -153,6 +168,7 @@ impl Snapshot {
             // The shards not read again were checked against the old zones.
             loaded.warnings = loaded.snapshot.pins.check_zones(&zones)?;
         }
+        loaded.warnings.extend(unfinished);
         Ok((loaded, Some(diff)))
     }
 

@@ -868,3 +868,37 @@ fn a_shard_written_for_long_is_read_at_its_close_without_holding_back_the_others
     drop(writer);
     wait_for_answer(&server, "c.example.com", &[f0("iad")]);
 }
+
+#[test]
+/// An empty shard in a pin directory is a write in progress: it does not
+/// hold back a zone edit, its last good names keep serving, and its
+/// contents are applied once it is written.
+fn an_empty_shard_keeps_its_names_and_does_not_hold_back_a_zone_edit() {
+    let fixture = Fixture::f0();
+    fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
+    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
+    fixture.write(
+        "pins.d/b.toml",
+        "[[reserved_domain]]\ndomain = \"b.example.com\"\nips = [\"nrt\"]\n",
+    );
+    let server = fixture.start();
+    let shard = server.fixture().path().join("pins.d/b.toml");
+    std::fs::write(&shard, "").expect("empty the shard");
+    let zone = server.fixture().path().join("zones/example.com.zone");
+    let original = std::fs::read_to_string(&zone).expect("read the zone");
+    save_by_rename(&zone, &format!("{original}new IN A 192.0.2.99\n"));
+    wait_for_answer(&server, "new.example.com", &[ip("192.0.2.99")]);
+    assert_eq!(
+        server
+            .ask_udp(&query("b.example.com", RecordType::A))
+            .addresses(),
+        vec![f0("nrt")],
+        "the empty shard's last good names serve"
+    );
+    std::fs::write(
+        &shard,
+        "[[reserved_domain]]\ndomain = \"b.example.com\"\nips = [\"iad\"]\n",
+    )
+    .expect("write the shard");
+    wait_for_answer(&server, "b.example.com", &[f0("iad")]);
+}

@@ -70,7 +70,7 @@ pub enum Outcome {
     /// A new snapshot was published with this generation.
     Published(u64),
     /// The files were not ready (a zero-byte or missing pin file); the old
-    /// snapshot keeps serving and a later event retries.
+    /// snapshot keeps serving and the next reload retries this one's files.
     Deferred(String),
     /// The files are bad; the old snapshot keeps serving.
     Rejected(Vec<Diagnostic>),
@@ -334,6 +334,21 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Both scopes' files: a full reload if either is one.
+    fn merged(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Shards(mut files), Self::Shards(more)) => {
+                for file in more {
+                    if !files.contains(&file) {
+                        files.push(file);
+                    }
+                }
+                Self::Shards(files)
+            }
+            _ => Self::Full,
+        }
+    }
+
     /// Widens the scope by one trigger.
     fn add(&mut self, trigger: &Trigger, pin_dir: Option<&Path>) {
         let Self::Shards(files) = self else {
@@ -416,7 +431,7 @@ fn run(
             !stale
         });
         if writing.is_empty() {
-            reload(live, &scope);
+            put_off = carry(reload(live, &scope), scope);
             continue;
         }
         let open: Vec<PathBuf> = writing.iter().map(|(path, _)| path.clone()).collect();
@@ -430,13 +445,34 @@ fn run(
             Scope::Shards(files) => {
                 let (later, now): (Vec<PathBuf>, Vec<PathBuf>) =
                     files.into_iter().partition(|file| open.contains(file));
-                if !now.is_empty() {
-                    reload(live, &Scope::Shards(now));
-                }
-                put_off = Some(Scope::Shards(later));
+                let failed = if now.is_empty() {
+                    None
+                } else {
+                    let now = Scope::Shards(now);
+                    carry(reload(live, &now), now)
+                };
+                put_off = Some(match failed {
+                    Some(failed) => failed.merged(Scope::Shards(later)),
+                    None => Scope::Shards(later),
+                });
             }
             Scope::Full => put_off = Some(Scope::Full),
         }
+    }
+}
+
+/// What a reload leaves for the next one, so that the next reload
+/// (started by whatever event comes next, often the one file that was not
+/// ready) still reads every file this one was for: its whole scope when it
+/// was put off, and a full reload when a full one was rejected (a zone
+/// change must still be applied once the files are good). A rejected
+/// shard leaves nothing: the other shards' later changes go ahead without
+/// it, and its own fix is an event of its own.
+fn carry(outcome: Outcome, scope: Scope) -> Option<Scope> {
+    match (outcome, scope) {
+        (Outcome::Published(_), _) | (Outcome::Rejected(_), Scope::Shards(_)) => None,
+        (Outcome::Deferred(_), scope) => Some(scope),
+        (Outcome::Rejected(_), Scope::Full) => Some(Scope::Full),
     }
 }
 

@@ -902,3 +902,39 @@ fn an_empty_shard_keeps_its_names_and_does_not_hold_back_a_zone_edit() {
     .expect("write the shard");
     wait_for_answer(&server, "b.example.com", &[f0("iad")]);
 }
+
+#[test]
+/// A reload put off by an empty shard, or a full reload refused because
+/// of one, is not forgotten: once the shard is written, the next reload
+/// reads everything the put-off one was for (another shard's change in
+/// the same burst, a zone added meanwhile), not the one shard alone.
+fn changes_put_off_by_an_empty_shard_are_applied_once_it_is_written() {
+    let fixture = Fixture::f0();
+    fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
+    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
+    let shard = |name: &str| {
+        format!("[[reserved_domain]]\ndomain = \"{name}.example.com\"\nips = [\"nrt\"]\n")
+    };
+    fixture.write("pins.d/b.toml", shard("b"));
+    let server = fixture.start();
+    let dir = server.fixture().path().to_path_buf();
+    // One burst: a emptied, b renamed over with another name.
+    std::fs::write(dir.join("pins.d/a.toml"), "").expect("empty a.toml");
+    save_by_rename(&dir.join("pins.d/b.toml"), &shard("bnew"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        server
+            .ask_udp(&query("bnew.example.com", RecordType::A))
+            .rcode(),
+        rcode::NXDOMAIN
+    );
+    // A zone added while a.toml is still empty: refused for now.
+    save_by_rename(
+        &dir.join("zones/example.net.zone"),
+        "$ORIGIN example.net.\n$TTL 300\n@ IN SOA ns1.example.com. hostmaster 1 7200 3600 1209600 60\n@ IN NS ns1.example.com.\nwww IN A 192.0.2.98\n",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    save_by_rename(&dir.join("pins.d/a.toml"), crate::support::F0_PINS);
+    wait_for_answer(&server, "bnew.example.com", &[f0("nrt")]);
+    wait_for_answer(&server, "www.example.net", &[ip("192.0.2.98")]);
+}

@@ -195,6 +195,16 @@ fn answer_in(
     }
 }
 
+/// Whether a pin that matched `name` does not answer there: a wildcard
+/// pin reaches no name at or below a zone cut inside it, which is the
+/// child zone's and gets the referral (RFC 1034 §4.3.2 step 3b). Exact
+/// pins there are refused at load.
+fn wildcard_pin_stops_at_cut(zone: &Zone, name: &NameKey, matched: PinMatch) -> bool {
+    matches!(matched, PinMatch::Wildcard { .. })
+        && zone.has_delegations
+        && matches!(zone.lookup(name), ZoneLookup::Delegation { .. })
+}
+
 /// Whether the pin table makes a name exist closer to `name` than the
 /// zone's closest encloser (`encloser` labels above `name`): then the
 /// zone's wildcard does not apply (RFC 4592 §2.2.1, §3.3.1), since a
@@ -252,13 +262,7 @@ fn answer_name(
             rtype::AAAA => Some(Family::V6),
             _ => None,
         };
-        // A wildcard pin reaches no name at or below a zone cut inside
-        // it: those are the child zone's, and get the referral (RFC 1034
-        // §4.3.2 step 3b). Exact pins there are refused at load.
-        let below_cut = matches!(matched, PinMatch::Wildcard { .. })
-            && zone.has_delegations
-            && matches!(zone.lookup(name), ZoneLookup::Delegation { .. });
-        if let Some(family) = family.filter(|_| !below_cut) {
+        if let Some(family) = family.filter(|_| !wildcard_pin_stops_at_cut(zone, name, matched)) {
             let placement = snapshot.geo.locate(location_address);
             let choice = policy.plan(family).choose(&snapshot.geo, &placement);
             if choice.is_empty() {
@@ -454,7 +458,11 @@ fn referral(
         // Below the cut the child's addresses are the only ones.
         let inside_cut = target.label_count() >= cut_labels
             && target.suffix(target.label_count() - cut_labels).0 == cut;
-        if !inside_cut && snapshot.pins.lookup(&target).is_some() {
+        let pin_answers = snapshot
+            .pins
+            .lookup(&target)
+            .is_some_and(|(_, matched)| !wildcard_pin_stops_at_cut(zone, &target, matched));
+        if !inside_cut && pin_answers {
             continue;
         }
         let Some(node) = zone.nodes.get(target.as_bytes()) else {

@@ -257,7 +257,7 @@ fn referral_glue_leaves_out_names_the_pin_table_answers_for() {
     fixture.write(
         "zones/example.com.zone",
         format!(
-            "{}sub.zz IN NS ns.sub.zz\nsub.zz IN NS nsglue.zz\nns.sub.zz IN A 192.0.2.54\nnsglue.zz IN A 198.51.100.8\n",
+            "{}sub.zz IN NS ns.sub.zz\nsub.zz IN NS nsglue.zz\nns.sub.zz IN A 192.0.2.54\nnsglue.zz IN A 198.51.100.8\nchild3 IN NS ns.other.zz\nother.zz IN NS ns.other.zz\nns.other.zz IN A 192.0.2.102\n",
             crate::support::F0_ZONE
         ),
     );
@@ -279,4 +279,13 @@ fn referral_glue_leaves_out_names_the_pin_table_answers_for() {
     );
     let reply = server.ask_udp(&query("nsglue.zz.example.com", RecordType::A));
     assert_eq!(reply.addresses(), vec![crate::support::ip("192.0.2.30")]);
+    // An NS name the wildcard pin covers but that sits below another cut
+    // is that child's, which no pin reaches: its glue stays.
+    let reply = server.ask_udp(&query("x.child3.example.com", RecordType::A));
+    let glue: Vec<Vec<u8>> = reply
+        .raw_section(crate::support::Section::Additional)
+        .filter(|record| record.rtype == 1)
+        .map(|record| record.rdata.clone())
+        .collect();
+    assert_eq!(glue, vec![vec![192, 0, 2, 102]], "{reply:?}");
 }

@@ -383,9 +383,25 @@ fn run(
     // Files written in place whose writer has not closed them yet, with
     // when the first write was seen, and the changes a reload put off
     // because of them: both kept from one burst to the next.
-    let mut writing: Vec<(PathBuf, Instant)> = Vec::new();
+    let mut writing: Vec<OpenWriter> = Vec::new();
     let mut put_off: Option<Scope> = None;
-    while let Ok(first) = triggers.recv() {
+    loop {
+        // With a file open for writing, wake up when it would go stale
+        // even if no event comes (its close may never be seen).
+        let first = match writing.iter().map(|writer| writer.since).min() {
+            None => triggers.recv().ok(),
+            Some(oldest) => {
+                let stale_in = MAX_OPEN_FOR_WRITING.saturating_sub(oldest.elapsed());
+                match triggers.recv_timeout(stale_in + Duration::from_millis(10)) {
+                    Ok(trigger) => Some(trigger),
+                    Err(RecvTimeoutError::Timeout) => Some(Trigger::Written(Vec::new())),
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            }
+        };
+        let Some(first) = first else {
+            return;
+        };
         if first == Trigger::Stop {
             return;
         }
@@ -419,22 +435,26 @@ fn run(
                 Err(RecvTimeoutError::Timeout) => waiting = !writing.is_empty(),
             }
         }
-        writing.retain(|(path, since)| {
-            let stale = since.elapsed() > MAX_OPEN_FOR_WRITING;
+        writing.retain(|writer| {
+            let stale = writer.since.elapsed() > MAX_OPEN_FOR_WRITING;
             if stale {
                 tracing::warn!(
-                    file = %path.display(),
+                    file = %writer.path.display(),
                     "no close seen {} s after the first write; read as it is",
                     MAX_OPEN_FOR_WRITING.as_secs()
                 );
             }
-            !stale
+            !stale && writer.still_there()
         });
         if writing.is_empty() {
-            put_off = carry(reload(live, &scope), scope);
+            // (A wake-up to age the open files out, with nothing else to
+            // read, reads nothing.)
+            if scope != Scope::Shards(Vec::new()) {
+                put_off = carry(reload(live, &scope), scope);
+            }
             continue;
         }
-        let open: Vec<PathBuf> = writing.iter().map(|(path, _)| path.clone()).collect();
+        let open: Vec<PathBuf> = writing.iter().map(|writer| writer.path.clone()).collect();
         tracing::warn!(
             files = ?open,
             "open for writing: not read until closed; the last good snapshot keeps serving"
@@ -476,18 +496,46 @@ fn carry(outcome: Outcome, scope: Scope) -> Option<Scope> {
     }
 }
 
+/// A file written in place whose writer has not closed it.
+struct OpenWriter {
+    /// Its path.
+    path: PathBuf,
+    /// When its first write was seen.
+    since: Instant,
+    /// Its inode then: once the path is gone or names another file (the
+    /// open one renamed away or replaced by a rename), the write no longer
+    /// concerns it.
+    inode: Option<u64>,
+}
+
+impl OpenWriter {
+    /// Whether the path still names the file being written.
+    fn still_there(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&self.path).is_ok_and(|metadata| Some(metadata.ino()) == self.inode)
+    }
+}
+
 /// Keeps the list of files written in place and not yet closed.
-fn track_writers(trigger: &Trigger, open: &mut Vec<(PathBuf, Instant)>) {
+fn track_writers(trigger: &Trigger, open: &mut Vec<OpenWriter>) {
     match trigger {
         Trigger::Writing(paths) => {
             for path in paths {
-                if !open.iter().any(|(seen, _)| seen == path) {
-                    open.push((path.clone(), Instant::now()));
+                if !open.iter().any(|writer| &writer.path == path) {
+                    use std::os::unix::fs::MetadataExt;
+                    open.push(OpenWriter {
+                        path: path.clone(),
+                        since: Instant::now(),
+                        inode: std::fs::metadata(path).ok().map(|metadata| metadata.ino()),
+                    });
                 }
             }
         }
-        Trigger::Written(paths) => open.retain(|(path, _)| !paths.contains(path)),
-        Trigger::FileEvent(_) | Trigger::Forced | Trigger::Stop => {}
+        Trigger::Written(paths) => open.retain(|writer| !paths.contains(&writer.path)),
+        Trigger::FileEvent(paths) => {
+            open.retain(|writer| !paths.contains(&writer.path) || writer.still_there());
+        }
+        Trigger::Forced | Trigger::Stop => {}
     }
 }
 

@@ -938,3 +938,33 @@ fn changes_put_off_by_an_empty_shard_are_applied_once_it_is_written() {
     wait_for_answer(&server, "bnew.example.com", &[f0("nrt")]);
     wait_for_answer(&server, "www.example.net", &[ip("192.0.2.98")]);
 }
+
+#[test]
+/// A file open for writing that is renamed away stops holding reloads
+/// back: its path no longer names the file being written, so a zone edit
+/// made meanwhile is applied without waiting for the writer's close.
+fn a_file_renamed_away_while_open_for_writing_does_not_hold_reloads_back() {
+    use std::io::Write;
+    let fixture = Fixture::f0();
+    fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
+    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
+    fixture.write(
+        "pins.d/b.toml",
+        "[[reserved_domain]]\ndomain = \"b.example.com\"\nips = [\"nrt\"]\n",
+    );
+    let server = fixture.start();
+    let dir = server.fixture().path().to_path_buf();
+    let mut writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("pins.d/b.toml"))
+        .expect("open b.toml for writing");
+    writer.write_all(b"# more\n").expect("write");
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::rename(dir.join("pins.d/b.toml"), dir.join("pins.d/b.moved"))
+        .expect("rename the open file away");
+    let zone = dir.join("zones/example.com.zone");
+    let original = std::fs::read_to_string(&zone).expect("read the zone");
+    save_by_rename(&zone, &format!("{original}new IN A 192.0.2.99\n"));
+    wait_for_answer(&server, "new.example.com", &[ip("192.0.2.99")]);
+    drop(writer);
+}

@@ -446,13 +446,7 @@ fn generation_counts_published_snapshots() {
 /// served; a removed shard takes its names with it; a duplicate across
 /// shards is rejected with both places.
 fn pin_directory_shards_reload_one_file_at_a_time() {
-    let fixture = Fixture::f0();
-    fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
-    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
-    fixture.write(
-        "pins.d/b.toml",
-        "[[reserved_domain]]\ndomain = \"b.example.com\"\nips = [\"nrt\"]\n",
-    );
+    let fixture = Fixture::f0_sharded(&[("b.toml", "b", "nrt")]);
     let server = fixture.start();
     let shard = server.fixture().path().join("pins.d/b.toml");
     wait_for_answer(&server, "b.example.com", &[f0("nrt")]);
@@ -633,9 +627,7 @@ fn sighup_recompiles_only_the_pin_shards_that_changed() {
             .replace("pins = \"pins.toml\"", "pins = \"pins.d\"")
             .replace("reload_debounce_ms = 20", "reload_debounce_ms = 3600000")
     });
-    let shard = |name: &str, pop: &str| {
-        format!("[[reserved_domain]]\ndomain = \"{name}.example.com\"\nips = [\"{pop}\"]\n")
-    };
+    let shard = crate::support::one_name_shard;
     fixture.write("pins.d/a.toml", crate::support::F0_PINS);
     fixture.write("pins.d/b.toml", shard("b", "nrt"));
     fixture.write("pins.d/c.toml", shard("c", "nrt"));
@@ -813,13 +805,7 @@ fn a_pin_file_written_in_place_is_read_after_its_writer_closes_it() {
 /// burst's limit.
 fn a_shard_written_for_long_is_read_at_its_close_without_holding_back_the_others() {
     use std::io::Write;
-    let fixture = Fixture::f0();
-    fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
-    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
-    fixture.write(
-        "pins.d/c.toml",
-        "[[reserved_domain]]\ndomain = \"c.example.com\"\nips = [\"ams\"]\n",
-    );
+    let fixture = Fixture::f0_sharded(&[("c.toml", "c", "ams")]);
     let server = fixture.start();
     let japan = |name: &str| query(name, RecordType::A).ecs("203.0.113.0/25");
     let shards = server.fixture().path().join("pins.d");
@@ -874,13 +860,7 @@ fn a_shard_written_for_long_is_read_at_its_close_without_holding_back_the_others
 /// hold back a zone edit, its last good names keep serving, and its
 /// contents are applied once it is written.
 fn an_empty_shard_keeps_its_names_and_does_not_hold_back_a_zone_edit() {
-    let fixture = Fixture::f0();
-    fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
-    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
-    fixture.write(
-        "pins.d/b.toml",
-        "[[reserved_domain]]\ndomain = \"b.example.com\"\nips = [\"nrt\"]\n",
-    );
+    let fixture = Fixture::f0_sharded(&[("b.toml", "b", "nrt")]);
     let server = fixture.start();
     let shard = server.fixture().path().join("pins.d/b.toml");
     std::fs::write(&shard, "").expect("empty the shard");
@@ -909,13 +889,8 @@ fn an_empty_shard_keeps_its_names_and_does_not_hold_back_a_zone_edit() {
 /// reads everything the put-off one was for (another shard's change in
 /// the same burst, a zone added meanwhile), not the one shard alone.
 fn changes_put_off_by_an_empty_shard_are_applied_once_it_is_written() {
-    let fixture = Fixture::f0();
-    fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
-    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
-    let shard = |name: &str| {
-        format!("[[reserved_domain]]\ndomain = \"{name}.example.com\"\nips = [\"nrt\"]\n")
-    };
-    fixture.write("pins.d/b.toml", shard("b"));
+    let fixture = Fixture::f0_sharded(&[("b.toml", "b", "nrt")]);
+    let shard = |name: &str| crate::support::one_name_shard(name, "nrt");
     let server = fixture.start();
     let dir = server.fixture().path().to_path_buf();
     // One burst: a emptied, b renamed over with another name.
@@ -945,13 +920,7 @@ fn changes_put_off_by_an_empty_shard_are_applied_once_it_is_written() {
 /// made meanwhile is applied without waiting for the writer's close.
 fn a_file_renamed_away_while_open_for_writing_does_not_hold_reloads_back() {
     use std::io::Write;
-    let fixture = Fixture::f0();
-    fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
-    fixture.write("pins.d/a.toml", crate::support::F0_PINS);
-    fixture.write(
-        "pins.d/b.toml",
-        "[[reserved_domain]]\ndomain = \"b.example.com\"\nips = [\"nrt\"]\n",
-    );
+    let fixture = Fixture::f0_sharded(&[("b.toml", "b", "nrt")]);
     let server = fixture.start();
     let dir = server.fixture().path().to_path_buf();
     let mut writer = std::fs::OpenOptions::new()

@@ -155,6 +155,19 @@ impl Fixture {
         fixture
     }
 
+    /// F0 with its pins in a directory `pins.d` of shards: `a.toml` holds
+    /// F0's pins, and each `(file, name, pop)` adds a shard pinning
+    /// `name.example.com` to `pop`.
+    pub(crate) fn f0_sharded(shards: &[(&str, &str, &str)]) -> Self {
+        let fixture = Self::f0();
+        fixture.edit_config(|config| config.replace("pins = \"pins.toml\"", "pins = \"pins.d\""));
+        fixture.write("pins.d/a.toml", F0_PINS);
+        for (file, name, pop) in shards {
+            fixture.write(&format!("pins.d/{file}"), one_name_shard(name, pop));
+        }
+        fixture
+    }
+
     /// Keeps the directory for the rest of the process, for a server
     /// shared by several tests through a `static OnceLock<TestServer>`.
     pub(crate) fn keep(self) -> Self {
@@ -229,6 +242,26 @@ impl Fixture {
     /// Loads the fixture exactly as `serve` and `check` do.
     pub(crate) fn load(&self) -> Result<Loaded, Vec<pindns::diagnostics::Diagnostic>> {
         Snapshot::load(&self.config_path())
+    }
+
+    /// Loads the fixture, which must be valid.
+    pub(crate) fn loaded(&self) -> Loaded {
+        match self.load() {
+            Ok(loaded) => loaded,
+            Err(errors) => panic!(
+                "fixture does not load:\n{}",
+                pindns::diagnostics::render(&errors)
+            ),
+        }
+    }
+
+    /// The errors of a fixture that must not load, rendered as `check`
+    /// prints them.
+    pub(crate) fn load_errors(&self) -> String {
+        match self.load() {
+            Ok(_) => panic!("the fixture must not load"),
+            Err(errors) => pindns::diagnostics::render(&errors),
+        }
     }
 
     /// Loads the fixture's snapshot, which must be valid.
@@ -487,6 +520,11 @@ $TTL 300
 ns1  IN A   192.0.2.53
 www  IN A   192.0.2.80
 ";
+
+/// A pin shard pinning `name.example.com` to `pop`.
+pub(crate) fn one_name_shard(name: &str, pop: &str) -> String {
+    format!("[[reserved_domain]]\ndomain = \"{name}.example.com\"\nips = [\"{pop}\"]\n")
+}
 
 /// F0's pin table.
 pub(crate) const F0_PINS: &str = r#"# F0 pins; an unplaced client gets the first PoP a domain lists.

@@ -447,22 +447,20 @@ fn referral(
             rdata,
         );
     }
-    let cut_labels = name.label_count() - skip;
     for rdata in &ns.rdata {
         let Ok((target, _)) = NameKey::from_wire(rdata, 0) else {
             continue;
         };
-        // A name the pin table answers for, outside the cut, has its
-        // addresses from the pin: the zone's would be a second answer
-        // outside the pinned set (resolvers cache glue, RFC 2181 §5.4.1).
-        // Below the cut the child's addresses are the only ones.
-        let inside_cut = target.label_count() >= cut_labels
-            && target.suffix(target.label_count() - cut_labels).0 == cut;
+        // A name the pin table answers for has its addresses from the
+        // pin: the zone's would be a second answer outside the pinned set
+        // (resolvers cache glue, RFC 2181 §5.4.1). No pin answers at or
+        // below a cut (exact pins there are refused at load, wildcard
+        // pins stop there), so the child's glue always stays.
         let pin_answers = snapshot
             .pins
             .lookup(&target)
             .is_some_and(|(_, matched)| !wildcard_pin_stops_at_cut(zone, &target, matched));
-        if !inside_cut && pin_answers {
+        if pin_answers {
             continue;
         }
         let Some(node) = zone.nodes.get(target.as_bytes()) else {

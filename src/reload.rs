@@ -637,7 +637,7 @@ fn unfinished_pin_write(config: &crate::config::Config, scope: &Scope) -> Option
         Scope::Full => config.pin_source().files().unwrap_or_default(),
     };
     files.iter().find_map(|file| match std::fs::metadata(file) {
-        Ok(metadata) if metadata.is_file() && metadata.len() == 0 => Some(format!(
+        Ok(_) if crate::pins::is_unfinished_write(file) => Some(format!(
             "{} is empty (a write in progress?)",
             file.display()
         )),

@@ -133,9 +133,7 @@ impl Snapshot {
         let mut changed: Vec<std::path::PathBuf> = files
             .iter()
             .filter(|file| {
-                let empty = self.config.pins_sharded
-                    && std::fs::metadata(file).is_ok_and(|metadata| metadata.len() == 0);
-                if empty {
+                if self.config.pins_sharded && pins::is_unfinished_write(file) {
                     unfinished.push(Diagnostic::new(
                         file,
                         None,

@@ -245,6 +245,13 @@ fn digest_of(text: &str) -> Digest {
     (text.len(), hasher.finish())
 }
 
+/// Whether a pin file is a zero-byte regular file: a write in progress,
+/// never an empty table (an empty table is a file with no entries, e.g.
+/// only a comment).
+pub fn is_unfinished_write(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file() && metadata.len() == 0)
+}
+
 /// Parses pin file text read from `path`.
 pub fn parse_pin_text(path: &Path, text: &str) -> Result<Vec<PinEntry>, Vec<Diagnostic>> {
     if text.is_empty() {

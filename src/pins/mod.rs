@@ -20,8 +20,8 @@ use crate::geo::{Geo, Placement};
 pub use index::{Duplicate, NameIndex};
 pub use load::{
     CompiledShard, Digest, PinEntry, PinSource, Policies, Shard, compile, compile_shard,
-    file_digest, invalid_region_target, load_pins, load_shards, load_table, parse_pin_text,
-    parse_with_toml, read_pin_file, read_pin_file_digested,
+    file_digest, invalid_region_target, is_unfinished_write, load_pins, load_shards, load_table,
+    parse_pin_text, parse_with_toml, read_pin_file, read_pin_file_digested,
 };
 pub use table::{PinTable, Slot, TableBuilder};
 

@@ -32,6 +32,17 @@ const BATCH: usize = 32;
 /// is read whole and answered (FORMERR included), never cut short.
 const RECEIVE_SIZE: usize = 65535;
 
+/// One batch slot's receive buffer. The padding makes consecutive slots
+/// start one cache line apart modulo the cache's way size: with a stride
+/// of exactly 64 KiB (or 64 KiB - 1) every slot's first lines would fall
+/// in the same few cache sets, and a batch's queries would evict each
+/// other between the kernel writing them and the worker reading them.
+#[repr(C, align(64))]
+struct ReceiveSlot {
+    bytes: [u8; RECEIVE_SIZE],
+    _stagger: [u8; 65],
+}
+
 /// Reply buffer capacity reserved up front, so that no ordinary reply
 /// makes the buffer grow.
 const REPLY_CAPACITY: usize = 4096;
@@ -48,12 +59,53 @@ pub fn bind(address: SocketAddr, workers: usize) -> io::Result<Vec<UdpSocket>> {
             socket.set_only_v6(true)?;
         }
         socket.set_recv_buffer_size(4 << 20).ok();
+        never_fragment(&socket, bound.is_ipv6())?;
         socket.bind(&bound.into())?;
         let socket: UdpSocket = socket.into();
         bound = socket.local_addr()?;
         sockets.push(socket);
     }
     Ok(sockets)
+}
+
+/// Makes every reply leave unfragmented (RFC 9715 §3.1): DF set on IPv4,
+/// no fragment header on IPv6. The kernel sizes packets by the interface
+/// MTU and ignores ICMP "fragmentation needed" messages, which anyone can
+/// forge to make a server fragment (the attack RFC 9715 answers). A UDP
+/// reply is at most [`crate::wire::OUR_UDP_PAYLOAD`] bytes, which fits the smallest
+/// IPv6 MTU; a larger answer is truncated and retried over TCP.
+///
+/// DF also spares the kernel a keyed hash per packet: an IPv4 packet that
+/// may not be fragmented needs no unpredictable IP identification.
+fn never_fragment(socket: &Socket, ipv6: bool) -> io::Result<()> {
+    let (level, option, value) = if ipv6 {
+        (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_PROBE,
+        )
+    } else {
+        (
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_PROBE,
+        )
+    };
+    // SAFETY: setsockopt reads size_of::<c_int>() bytes from `value`, a
+    // live c_int, on a descriptor `socket` owns.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            option,
+            (&raw const value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Starts one worker thread per socket.
@@ -94,13 +146,9 @@ pub fn wake(socket: &UdpSocket) {
 }
 
 /// The datagram received into batch slot `slot`.
-fn datagram<'b>(
-    receive: &'b [[u8; RECEIVE_SIZE]],
-    headers: &[libc::mmsghdr],
-    slot: usize,
-) -> &'b [u8] {
+fn datagram<'b>(receive: &'b [ReceiveSlot], headers: &[libc::mmsghdr], slot: usize) -> &'b [u8] {
     let length = (headers[slot].msg_len as usize).min(RECEIVE_SIZE);
-    &receive[slot][..length]
+    &receive[slot].bytes[..length]
 }
 
 /// One worker's socket and reused buffers.
@@ -108,7 +156,7 @@ struct Worker {
     /// The socket it serves.
     socket: Arc<UdpSocket>,
     /// Receive buffers, one per batch slot.
-    receive: Vec<[u8; RECEIVE_SIZE]>,
+    receive: Vec<ReceiveSlot>,
     /// Reply buffers, one per batch slot.
     replies: Vec<Vec<u8>>,
     /// Peer addresses, one per batch slot.
@@ -136,7 +184,12 @@ impl Worker {
         };
         let mut worker = Self {
             socket,
-            receive: vec![[0u8; RECEIVE_SIZE]; BATCH],
+            receive: (0..BATCH)
+                .map(|_| ReceiveSlot {
+                    bytes: [0; RECEIVE_SIZE],
+                    _stagger: [0; 65],
+                })
+                .collect(),
             replies: (0..BATCH)
                 .map(|_| Vec::with_capacity(REPLY_CAPACITY))
                 .collect(),
@@ -210,7 +263,7 @@ impl Worker {
     fn aim_receive_headers(&mut self) {
         for slot in 0..BATCH {
             self.receive_iov[slot] = libc::iovec {
-                iov_base: self.receive[slot].as_mut_ptr().cast(),
+                iov_base: self.receive[slot].bytes.as_mut_ptr().cast(),
                 iov_len: RECEIVE_SIZE,
             };
             let header = &mut self.receive_headers[slot].msg_hdr;
@@ -337,5 +390,53 @@ fn sockaddr_len(storage: &libc::sockaddr_storage) -> libc::socklen_t {
     match i32::from(storage.ss_family) {
         libc::AF_INET => size_of::<libc::sockaddr_in>() as libc::socklen_t,
         _ => size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receive_slots_start_in_different_cache_sets() {
+        let stride = size_of::<ReceiveSlot>();
+        assert_eq!(stride % 64, 0);
+        assert_eq!(stride % 4096, 64, "one line apart modulo a 4 KiB way");
+    }
+
+    /// The path-MTU mode the kernel holds for a socket.
+    fn mtu_discovery(socket: &UdpSocket, ipv6: bool) -> libc::c_int {
+        let (level, option) = if ipv6 {
+            (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER)
+        } else {
+            (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
+        };
+        let mut value: libc::c_int = -1;
+        let mut length = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `length` bytes into `value`.
+        let result = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                level,
+                option,
+                (&raw mut value).cast(),
+                &raw mut length,
+            )
+        };
+        assert_eq!(result, 0, "{}", io::Error::last_os_error());
+        value
+    }
+
+    #[test]
+    fn replies_are_never_fragmented() {
+        let v4 = bind("127.0.0.1:0".parse().expect("address"), 2).expect("bind IPv4");
+        for socket in &v4 {
+            assert_eq!(mtu_discovery(socket, false), libc::IP_PMTUDISC_PROBE);
+        }
+        // IPv6 may be missing from a build host; when it is there, the
+        // same holds.
+        if let Ok(v6) = bind("[::1]:0".parse().expect("address"), 1) {
+            assert_eq!(mtu_discovery(&v6[0], true), libc::IPV6_PMTUDISC_PROBE);
+        }
     }
 }

@@ -90,42 +90,38 @@ impl NameKey {
     }
 
     /// Decodes the name at `offset` into `self`, which holds the root name.
+    ///
+    /// The labels are walked once for their framing, then the whole name
+    /// is copied and lower-cased in one pass: length bytes (at most 63)
+    /// are never ASCII letters, so lower-casing them changes nothing.
     fn decode_wire(&mut self, message: &[u8], offset: usize) -> Result<usize, NameError> {
         let mut position = offset;
-        let mut written = 0usize;
+        let mut label_count = 0usize;
         loop {
             let length = *message.get(position).ok_or(NameError::Truncated)? as usize;
             if length == 0 {
-                if written + 1 > MAX_NAME_LEN {
-                    return Err(NameError::TooLong);
-                }
-                self.bytes[written] = 0;
-                self.len = (written + 1) as u8;
-                return Ok(position + 1);
+                break;
             }
             match length & 0xC0 {
                 0x00 => {}
                 0xC0 => return Err(NameError::Pointer),
                 _ => return Err(NameError::BadLabelType),
             }
-            let label = message
-                .get(position + 1..position + 1 + length)
-                .ok_or(NameError::Truncated)?;
+            let written = position - offset;
+            // This label, and at least the root label after it.
             if written + 1 + length + 1 > MAX_NAME_LEN {
                 return Err(NameError::TooLong);
             }
-            self.label_starts[self.label_count as usize] = written as u8;
-            self.label_count += 1;
-            self.bytes[written] = length as u8;
-            for (slot, byte) in self.bytes[written + 1..written + 1 + length]
-                .iter_mut()
-                .zip(label)
-            {
-                *slot = byte.to_ascii_lowercase();
-            }
-            written += 1 + length;
+            self.label_starts[label_count] = written as u8;
+            label_count += 1;
             position += 1 + length;
         }
+        let wire = &message[offset..=position];
+        self.bytes[..wire.len()].copy_from_slice(wire);
+        self.bytes[..wire.len()].make_ascii_lowercase();
+        self.len = wire.len() as u8;
+        self.label_count = label_count as u8;
+        Ok(position + 1)
     }
 
     /// Makes this the root name.

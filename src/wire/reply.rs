@@ -77,11 +77,23 @@ impl<'b> Reply<'b> {
     pub fn start(buffer: &'b mut Vec<u8>, id: u16, query_flags: u16, question: &[u8]) -> Self {
         buffer.clear();
         let flags = flag::QR | (query_flags & (flag::OPCODE | flag::RD | flag::CD));
-        buffer.extend_from_slice(&id.to_be_bytes());
-        buffer.extend_from_slice(&flags.to_be_bytes());
-        let question_count: u16 = u16::from(!question.is_empty());
-        buffer.extend_from_slice(&question_count.to_be_bytes());
-        buffer.extend_from_slice(&[0; 6]);
+        let [id_high, id_low] = id.to_be_bytes();
+        let [flags_high, flags_low] = flags.to_be_bytes();
+        let question_count = u8::from(!question.is_empty());
+        buffer.extend_from_slice(&[
+            id_high,
+            id_low,
+            flags_high,
+            flags_low,
+            0,
+            question_count,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ]);
         buffer.extend_from_slice(question);
         let question_end = buffer.len();
         Self {
@@ -141,11 +153,22 @@ impl<'b> Reply<'b> {
             return;
         }
         self.write_owner(owner);
-        self.buffer.extend_from_slice(&record_type.to_be_bytes());
-        self.buffer.extend_from_slice(&class.to_be_bytes());
-        self.buffer.extend_from_slice(&ttl.to_be_bytes());
-        self.buffer
-            .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        let [type_high, type_low] = record_type.to_be_bytes();
+        let [class_high, class_low] = class.to_be_bytes();
+        let [ttl_0, ttl_1, ttl_2, ttl_3] = ttl.to_be_bytes();
+        let [length_high, length_low] = (rdata.len() as u16).to_be_bytes();
+        self.buffer.extend_from_slice(&[
+            type_high,
+            type_low,
+            class_high,
+            class_low,
+            ttl_0,
+            ttl_1,
+            ttl_2,
+            ttl_3,
+            length_high,
+            length_low,
+        ]);
         self.buffer.extend_from_slice(rdata);
         self.count(section);
     }
@@ -205,18 +228,27 @@ impl<'b> Reply<'b> {
 
     /// Writes the OPT pseudo-record (RFC 6891 §6.1.2).
     fn write_opt(&mut self, opt: &OptReply<'_>) {
-        self.buffer.push(0);
-        self.buffer.extend_from_slice(&rtype::OPT.to_be_bytes());
-        self.buffer
-            .extend_from_slice(&OUR_UDP_PAYLOAD.to_be_bytes());
+        let [opt_high, opt_low] = rtype::OPT.to_be_bytes();
+        let [payload_high, payload_low] = OUR_UDP_PAYLOAD.to_be_bytes();
         let extended_rcode = (self.rcode >> 4) as u8;
         let do_flag = if opt.dnssec_ok { 0x80 } else { 0 };
-        // Version 0; only DO among the flags is ever set: unknown flags in
-        // the query are not echoed.
-        self.buffer
-            .extend_from_slice(&[extended_rcode, 0, do_flag, 0]);
-        let length_at = self.buffer.len();
-        self.buffer.extend_from_slice(&[0, 0]);
+        // Root owner, type, our payload size, extended RCODE, version 0,
+        // flags (only DO is ever set: unknown flags in the query are not
+        // echoed), and the RDATA length, written last.
+        self.buffer.extend_from_slice(&[
+            0,
+            opt_high,
+            opt_low,
+            payload_high,
+            payload_low,
+            extended_rcode,
+            0,
+            do_flag,
+            0,
+            0,
+            0,
+        ]);
+        let length_at = self.buffer.len() - 2;
         if let Some(nsid) = opt.nsid {
             self.buffer.extend_from_slice(&3u16.to_be_bytes());
             self.buffer
@@ -227,14 +259,19 @@ impl<'b> Reply<'b> {
             // RFC 7871 §7.2.1: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS are
             // copied from the query; SCOPE says how far the answer holds.
             let (octets, used) = subnet.address_octets();
-            self.buffer
-                .extend_from_slice(&ecs::OPTION_CODE.to_be_bytes());
-            self.buffer
-                .extend_from_slice(&((4 + used) as u16).to_be_bytes());
-            self.buffer
-                .extend_from_slice(&subnet.family().to_be_bytes());
-            self.buffer.push(subnet.source_prefix_len);
-            self.buffer.push(scope);
+            let [code_high, code_low] = ecs::OPTION_CODE.to_be_bytes();
+            let [length_high, length_low] = ((4 + used) as u16).to_be_bytes();
+            let [family_high, family_low] = subnet.family().to_be_bytes();
+            self.buffer.extend_from_slice(&[
+                code_high,
+                code_low,
+                length_high,
+                length_low,
+                family_high,
+                family_low,
+                subnet.source_prefix_len,
+                scope,
+            ]);
             self.buffer.extend_from_slice(&octets[..used]);
         }
         let rdata_len = (self.buffer.len() - length_at - 2) as u16;

@@ -22,7 +22,7 @@ use notify::{RecursiveMode, Watcher};
 
 use crate::diagnostics::Diagnostic;
 use crate::live::Live;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{RereadError, Snapshot};
 
 /// What wakes the reloader.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,9 +359,7 @@ impl Scope {
             return;
         };
         for path in paths {
-            let is_shard = pin_dir.is_some_and(|dir| path.parent() == Some(dir))
-                && crate::diagnostics::is_data_file(path, "toml");
-            if !is_shard {
+            if !is_shard(path, pin_dir) {
                 *self = Self::Full;
                 return;
             }
@@ -370,6 +368,13 @@ impl Scope {
             }
         }
     }
+}
+
+/// Whether `path` is a shard of the pin directory `pin_dir` (`None` when
+/// the pin table is one file).
+fn is_shard(path: &Path, pin_dir: Option<&Path>) -> bool {
+    pin_dir.is_some_and(|dir| path.parent() == Some(dir))
+        && crate::diagnostics::is_data_file(path, "toml")
 }
 
 /// The reload loop: debounce triggers, then reload. `on_trigger` sees
@@ -450,7 +455,7 @@ fn run(
             // (A wake-up to age the open files out, with nothing else to
             // read, reads nothing.)
             if scope != Scope::Shards(Vec::new()) {
-                put_off = carry(reload(live, &scope), scope);
+                put_off = carry(reload(live, &scope, &[]), scope);
             }
             continue;
         }
@@ -469,11 +474,23 @@ fn run(
                     None
                 } else {
                     let now = Scope::Shards(now);
-                    carry(reload(live, &now), now)
+                    carry(reload(live, &now, &[]), now)
                 };
                 put_off = Some(match failed {
                     Some(failed) => failed.merged(Scope::Shards(later)),
                     None => Scope::Shards(later),
+                });
+            }
+            // A full reload need not wait for pin shards: their last good
+            // contents keep serving meanwhile, as an empty shard's do, and
+            // they are read at their close. A zone or a one-file pin table
+            // open for writing it waits for.
+            Scope::Full if open.iter().all(|path| is_shard(path, pin_dir)) => {
+                let failed = carry(reload(live, &Scope::Full, &open), Scope::Full);
+                let later = Scope::Shards(open);
+                put_off = Some(match failed {
+                    Some(failed) => failed.merged(later),
+                    None => later,
                 });
             }
             Scope::Full => put_off = Some(Scope::Full),
@@ -540,7 +557,9 @@ fn track_writers(trigger: &Trigger, open: &mut Vec<OpenWriter>) {
 }
 
 /// Builds, validates and publishes a new snapshot; logs what happened.
-pub fn reload(live: &Live, scope: &Scope) -> Outcome {
+/// `held` are pin shards open for writing, which a full reload leaves at
+/// their last good contents.
+pub fn reload(live: &Live, scope: &Scope, held: &[PathBuf]) -> Outcome {
     let started = Instant::now();
     let cpu_started = thread_cpu_time();
     let current = live.snapshot_arc();
@@ -552,8 +571,9 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
     let built = match scope {
         Scope::Shards(files) => current
             .with_shards_reread(files, &current.zones, generation)
-            .map(|(loaded, diff)| (loaded, Some(diff))),
-        Scope::Full => current.reread(generation),
+            .map(|(loaded, diff)| (loaded, Some(diff)))
+            .map_err(RereadError::Invalid),
+        Scope::Full => current.reread(generation, held),
     };
     let built = built.map(|(mut loaded, diff)| {
         loaded.snapshot.failed_reloads = current.failed_reloads;
@@ -603,7 +623,11 @@ pub fn reload(live: &Live, scope: &Scope) -> Outcome {
             retire(current);
             Outcome::Published(generation)
         }
-        Err(errors) => {
+        Err(RereadError::NotReady(reason)) => {
+            tracing::warn!(reason = %reason, "pin table not ready; the last good table keeps serving");
+            Outcome::Deferred(reason)
+        }
+        Err(RereadError::Invalid(errors)) => {
             let failed = current.with_failed_reload();
             let failures = failed.failed_reloads;
             live.publish(failed);

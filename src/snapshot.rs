@@ -5,7 +5,7 @@
 //! read once at start; zones and pins are rebuilt on reload and share the
 //! rest through `Arc`s.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -14,6 +14,23 @@ use crate::diagnostics::Diagnostic;
 use crate::geo::Geo;
 use crate::pins::{self, PinDiff, PinTable};
 use crate::zones::{self, ZoneSet};
+
+/// Why a full reload built no snapshot.
+#[derive(Debug)]
+pub enum RereadError {
+    /// The table must be built afresh from every pin file (the set of
+    /// zones changed) while a shard is still being written: the reload
+    /// waits for it instead of reading it half-written. Not a bad file.
+    NotReady(String),
+    /// The files are bad.
+    Invalid(Vec<Diagnostic>),
+}
+
+impl From<Vec<Diagnostic>> for RereadError {
+    fn from(errors: Vec<Diagnostic>) -> Self {
+        Self::Invalid(errors)
+    }
+}
 
 /// Everything the query path reads, immutable once published.
 #[derive(Clone)]
@@ -107,37 +124,66 @@ impl Snapshot {
     /// it again. The table is built afresh only when the set of zones
     /// changed (a name may now fall in another zone) or every pin file
     /// did. The diff comes back when it was found on the way.
-    pub fn reread(&self, generation: u64) -> Result<(Loaded, Option<PinDiff>), Vec<Diagnostic>> {
+    ///
+    /// The shards in `held` (open for writing) and empty shards are writes
+    /// in progress: their last good contents (none for a new shard) stay
+    /// until they are written, unless the table must be built afresh.
+    pub fn reread(
+        &self,
+        generation: u64,
+        held: &[PathBuf],
+    ) -> Result<(Loaded, Option<PinDiff>), RereadError> {
         let Ok(zone_list) = zones::load_zone_dir(&self.config.zones_dir) else {
             // Reports the zone errors and the pin files' own errors.
             return Self::with_config(self.config.clone(), self.geo.clone(), generation)
-                .map(|loaded| (loaded, None));
+                .map(|loaded| (loaded, None))
+                .map_err(RereadError::Invalid);
         };
         let zones = Arc::new(ZoneSet::new(zone_list));
-        let rebuild = |zones| {
-            Self::with_zones(self.config.clone(), self.geo.clone(), zones, generation)
-                .map(|loaded| (loaded, None))
-        };
-        let zones_changed = !zones.diff(&self.zones).is_empty();
-        if zones_changed && !zones.same_apexes(&self.zones) {
-            return rebuild(zones);
-        }
         let files = self
             .config
             .pin_source()
             .files()
             .map_err(|error| vec![error])?;
-        // An empty shard is a write in progress: its last good contents
-        // (none for a new shard) stay until it is written.
-        let mut unfinished = Vec::new();
-        let mut changed: Vec<std::path::PathBuf> = files
+        let unfinished = |file: &PathBuf| {
+            if !self.config.pins_sharded {
+                None
+            } else if held.contains(file) {
+                Some("is open for writing")
+            } else if pins::is_unfinished_write(file) {
+                Some("is empty (a write in progress?)")
+            } else {
+                None
+            }
+        };
+        let rebuild = |zones| -> Result<_, RereadError> {
+            if let Some((file, state)) = files
+                .iter()
+                .find_map(|file| unfinished(file).map(|state| (file, state)))
+            {
+                return Err(RereadError::NotReady(format!(
+                    "{} {state}, and the pin table must be built afresh from every file: \
+                     waiting for it to be written",
+                    file.display()
+                )));
+            }
+            Self::with_zones(self.config.clone(), self.geo.clone(), zones, generation)
+                .map(|loaded| (loaded, None))
+                .map_err(RereadError::Invalid)
+        };
+        let zones_changed = !zones.diff(&self.zones).is_empty();
+        if zones_changed && !zones.same_apexes(&self.zones) {
+            return rebuild(zones);
+        }
+        let mut kept = Vec::new();
+        let mut changed: Vec<PathBuf> = files
             .iter()
             .filter(|file| {
-                if self.config.pins_sharded && pins::is_unfinished_write(file) {
-                    unfinished.push(Diagnostic::new(
+                if let Some(state) = unfinished(file) {
+                    kept.push(Diagnostic::new(
                         file,
                         None,
-                        "is empty (a write in progress?): its last good contents keep serving",
+                        format!("{state}: its last good contents keep serving"),
                     ));
                     return false;
                 }
@@ -166,7 +212,7 @@ impl Snapshot {
             // The shards not read again were checked against the old zones.
             loaded.warnings = loaded.snapshot.pins.check_zones(&zones)?;
         }
-        loaded.warnings.extend(unfinished);
+        loaded.warnings.extend(kept);
         Ok((loaded, Some(diff)))
     }
 
@@ -176,7 +222,7 @@ impl Snapshot {
     /// Returns the new snapshot, its warnings and what changed.
     pub fn with_shards_reread(
         &self,
-        files: &[std::path::PathBuf],
+        files: &[PathBuf],
         zones: &Arc<ZoneSet>,
         generation: u64,
     ) -> Result<(Loaded, PinDiff), Vec<Diagnostic>> {

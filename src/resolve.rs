@@ -47,8 +47,28 @@ pub fn answer(
     transport: Transport,
     out: &mut Vec<u8>,
 ) -> Option<usize> {
-    let mut name = NameKey::root();
-    match query::parse(message, &mut name) {
+    answer_reusing(
+        snapshot,
+        message,
+        client,
+        transport,
+        out,
+        &mut NameKey::root(),
+    )
+}
+
+/// [`answer`] with the question name decoded into `name`, scratch space
+/// a caller answering many queries keeps, so that no query clears a fresh
+/// 400-byte name buffer.
+pub fn answer_reusing(
+    snapshot: &Snapshot,
+    message: &[u8],
+    client: IpAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
+    name: &mut NameKey,
+) -> Option<usize> {
+    match query::parse(message, name) {
         Ok(query) => Some(answer_query(snapshot, &query, client, transport, out)),
         Err(ParseError::Drop) => None,
         Err(ParseError::Reply(error)) => {
@@ -163,8 +183,9 @@ fn answer_in(
     let mut owner = Owner::Pointer(QUESTION_NAME_OFFSET);
     let mut zone: &Zone = zone;
     // Names already answered in this chain, by hash: a loop (a → b → a)
-    // ends the answer instead of repeating its records.
-    let mut visited = [0u64; MAX_CNAME_CHAIN];
+    // ends the answer instead of repeating its records. Filled as the
+    // chain is followed; most answers have none.
+    let mut visited: Option<[u64; MAX_CNAME_CHAIN]> = None;
     for hop in 0..MAX_CNAME_CHAIN {
         let name = followed.as_ref().unwrap_or(query.name);
         match answer_name(
@@ -179,6 +200,7 @@ fn answer_in(
         ) {
             Step::Done => return,
             Step::Follow(target, target_owner) => {
+                let visited = visited.get_or_insert([0; MAX_CNAME_CHAIN]);
                 visited[hop] = name_hash(name);
                 if visited[..=hop].contains(&name_hash(&target)) {
                     return;
@@ -373,6 +395,12 @@ fn write_addresses(
     ttl: u32,
     choice: &Choice<'_>,
 ) {
+    if matches!(owner, Owner::Pointer(QUESTION_NAME_OFFSET)) {
+        // The question's own name: the records encoded at load.
+        reply.push_encoded(Section::Answer, choice.records[0], choice.steered.len());
+        reply.push_encoded(Section::Answer, choice.records[1], choice.always.len());
+        return;
+    }
     for address in choice.addresses() {
         match address {
             IpAddr::V4(v4) => {

@@ -294,6 +294,8 @@ impl CompiledDatabase {
                 };
             }
         };
+        // The bits still to walk, the next one on top.
+        let mut rest = path.checked_shl(u32::from(depth)).unwrap_or(0);
         loop {
             if record == EMPTY || record & LEAF != 0 {
                 let cell = (record != EMPTY).then_some(record & !LEAF);
@@ -308,7 +310,8 @@ impl CompiledDatabase {
                     prefix_len: 128 - offset,
                 };
             }
-            let bit = ((path >> (127 - u32::from(depth))) & 1) as usize;
+            let bit = (rest >> 127) as usize;
+            rest <<= 1;
             record = self.nodes[record as usize][bit];
             depth += 1;
         }

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::live::Live;
 use crate::resolve::{self, Transport};
+use crate::wire::NameKey;
 
 /// TCP limits.
 #[derive(Debug, Clone, Copy)]
@@ -145,6 +146,7 @@ async fn exchange(
     let (mut start, mut end) = (0usize, 0usize);
     let mut output: Vec<u8> = Vec::with_capacity(OUTPUT_HIGH_WATER + INPUT_CAPACITY);
     let mut reply = Vec::with_capacity(4096);
+    let mut name = NameKey::root();
     // Between messages a client has `idle_timeout` to begin the next; a
     // message that has begun gets `idle_timeout` from then to complete.
     let mut deadline = Instant::now() + idle_timeout;
@@ -158,7 +160,14 @@ async fn exchange(
             start += 2 + length;
             completed = true;
             let snapshot = live.snapshot();
-            let answered = resolve::answer(&snapshot, body, peer.ip(), Transport::Tcp, &mut reply);
+            let answered = resolve::answer_reusing(
+                &snapshot,
+                body,
+                peer.ip(),
+                Transport::Tcp,
+                &mut reply,
+                &mut name,
+            );
             drop(snapshot);
             if answered.is_some() {
                 let reply_length = u16::try_from(reply.len()).unwrap_or(u16::MAX);

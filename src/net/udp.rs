@@ -169,6 +169,8 @@ struct Worker {
     receive_headers: Vec<libc::mmsghdr>,
     /// Message headers for sending.
     send_headers: Vec<libc::mmsghdr>,
+    /// Scratch space for question names.
+    name: NameKey,
 }
 
 impl Worker {
@@ -198,6 +200,7 @@ impl Worker {
             send_iov: vec![empty_iov; BATCH],
             receive_headers: vec![zeroed_header; BATCH],
             send_headers: vec![zeroed_header; BATCH],
+            name: NameKey::root(),
         };
         worker.aim_receive_headers();
         worker
@@ -230,7 +233,16 @@ impl Worker {
                 };
                 let query = datagram(&self.receive, &self.receive_headers, slot);
                 let reply = &mut self.replies[ready];
-                if resolve::answer(&snapshot, query, peer.ip(), Transport::Udp, reply).is_some() {
+                if resolve::answer_reusing(
+                    &snapshot,
+                    query,
+                    peer.ip(),
+                    Transport::Udp,
+                    reply,
+                    &mut self.name,
+                )
+                .is_some()
+                {
                     if ready != slot {
                         self.peers[ready] = self.peers[slot];
                     }
@@ -246,12 +258,11 @@ impl Worker {
     /// Starts the pin-table reads of a batch's questions, for all of them
     /// before any is answered: in a large table each is a memory access,
     /// and issued together they overlap instead of stalling one by one.
-    fn prefetch(&self, snapshot: &Snapshot, received: usize) {
-        let mut name = NameKey::root();
+    fn prefetch(&mut self, snapshot: &Snapshot, received: usize) {
         let mut tokens = [None; BATCH];
         for (slot, token) in tokens.iter_mut().enumerate().take(received) {
             let message = datagram(&self.receive, &self.receive_headers, slot);
-            *token = resolve::prefetch(snapshot, message, &mut name);
+            *token = resolve::prefetch(snapshot, message, &mut self.name);
         }
         for token in tokens.iter().take(received).flatten() {
             resolve::prefetch_next(snapshot, *token);

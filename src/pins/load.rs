@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::table::{PinTable, Slot, TableBuilder};
-use super::{Family, Plan, Policy, fast};
+use super::{Addresses, Family, Plan, Policy, fast};
 use crate::config::{Config, PopSet, mask_of};
 use crate::diagnostics::Diagnostic;
 use crate::wire::{NameKey, rtype};
@@ -776,8 +776,11 @@ fn build_policy(entry: &PinEntry, ttl: u32, config: &Config) -> Result<Policy, V
             return Plan {
                 candidates: mask_of(&fallback_order),
                 fallback_order,
-                per_pop,
-                always,
+                per_pop: per_pop
+                    .into_iter()
+                    .map(|(home, list)| (home, Addresses::new(list, ttl)))
+                    .collect(),
+                always: Addresses::new(always, ttl),
             };
         }
         if !dedicated.is_empty() {
@@ -799,14 +802,14 @@ fn build_policy(entry: &PinEntry, ttl: u32, config: &Config) -> Result<Policy, V
                     Family::V4 => pop.ipv4.iter().copied().map(IpAddr::V4).collect(),
                     Family::V6 => pop.ipv6.iter().copied().map(IpAddr::V6).collect(),
                 };
-                (index, addresses)
+                (index, Addresses::new(addresses, ttl))
             })
             .collect();
         Plan {
             candidates,
             fallback_order,
             per_pop,
-            always: Vec::new(),
+            always: Addresses::default(),
         }
     };
     Ok(Policy {

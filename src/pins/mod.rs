@@ -52,10 +52,30 @@ pub struct Plan {
     /// Candidates in the order the domain lists them: the choice for a
     /// client nothing places.
     pub fallback_order: Vec<u8>,
-    /// Addresses answered when each candidate is chosen.
-    pub per_pop: Vec<(u8, Vec<IpAddr>)>,
+    /// Addresses answered when each candidate is chosen, with their
+    /// answer records.
+    pub per_pop: Vec<(u8, Addresses)>,
     /// Addresses answered for every client (unhomed dedicated IPs).
-    pub always: Vec<IpAddr>,
+    pub always: Addresses,
+}
+
+/// Addresses answered together, and their answer records encoded once at
+/// load as an answer for the question's own name writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Addresses {
+    /// The addresses, in answer order.
+    pub list: Vec<IpAddr>,
+    /// Their records: owner a compression pointer to the question name,
+    /// class IN, the policy's TTL.
+    pub records: Box<[u8]>,
+}
+
+impl Addresses {
+    /// The addresses and their records with time to live `ttl`.
+    pub fn new(list: Vec<IpAddr>, ttl: u32) -> Self {
+        let records = crate::wire::reply::encode_address_records(&list, ttl);
+        Self { list, records }
+    }
 }
 
 /// The outcome of steering one query.
@@ -67,6 +87,9 @@ pub struct Choice<'p> {
     pub steered: &'p [IpAddr],
     /// Addresses answered to everyone.
     pub always: &'p [IpAddr],
+    /// The answer records of `steered` then `always`, for the question's
+    /// own name.
+    pub records: [&'p [u8]; 2],
     /// ECS scope the answer holds for.
     pub scope: u8,
 }
@@ -106,11 +129,15 @@ impl Plan {
         };
         let steered = pop
             .and_then(|index| self.per_pop.iter().find(|(pop, _)| *pop == index))
-            .map_or(&[][..], |(_, addresses)| addresses.as_slice());
+            .map(|(_, addresses)| addresses);
         Choice {
             pop,
-            steered,
-            always: &self.always,
+            steered: steered.map_or(&[][..], |addresses| addresses.list.as_slice()),
+            always: &self.always.list,
+            records: [
+                steered.map_or(&[][..], |addresses| &addresses.records),
+                &self.always.records,
+            ],
             scope,
         }
     }
@@ -119,8 +146,8 @@ impl Plan {
     pub fn allowed_addresses(&self) -> impl Iterator<Item = &IpAddr> {
         self.per_pop
             .iter()
-            .flat_map(|(_, addresses)| addresses.iter())
-            .chain(self.always.iter())
+            .flat_map(|(_, addresses)| addresses.list.iter())
+            .chain(self.always.list.iter())
     }
 }
 

@@ -117,8 +117,9 @@ impl NameKey {
             position += 1 + length;
         }
         let wire = &message[offset..=position];
-        self.bytes[..wire.len()].copy_from_slice(wire);
-        self.bytes[..wire.len()].make_ascii_lowercase();
+        for (key, &byte) in self.bytes.iter_mut().zip(wire) {
+            *key = byte.to_ascii_lowercase();
+        }
         self.len = wire.len() as u8;
         self.label_count = label_count as u8;
         Ok(position + 1)

@@ -1,5 +1,7 @@
 //! Encoding a reply into a reused buffer, without allocating.
 
+use std::net::IpAddr;
+
 use super::ecs::{self, ClientSubnet};
 use super::{HEADER_LEN, OUR_UDP_PAYLOAD, rtype};
 
@@ -173,6 +175,22 @@ impl<'b> Reply<'b> {
         self.count(section);
     }
 
+    /// Appends `count` records encoded beforehand, all of one size (see
+    /// [`encode_address_records`]): one copy instead of a write per field.
+    pub fn push_encoded(&mut self, section: Section, records: &[u8], count: usize) {
+        if records.is_empty() {
+            return;
+        }
+        if self.overflowed || self.buffer.len() + records.len() > self.limit {
+            self.overflowed = true;
+            return;
+        }
+        self.buffer.extend_from_slice(records);
+        let counted = &mut self.counts[section as usize];
+        *counted = counted.saturating_add(u16::try_from(count).unwrap_or(u16::MAX));
+        self.write_counts();
+    }
+
     /// Offset at which the next record's RDATA will start if its owner is
     /// written as given (used to point later owners at a CNAME target).
     pub fn next_rdata_offset(&self, owner: Owner<'_>) -> usize {
@@ -278,5 +296,85 @@ impl<'b> Reply<'b> {
         self.buffer[length_at..length_at + 2].copy_from_slice(&rdata_len.to_be_bytes());
         let additional = self.counts[Section::Additional as usize].saturating_add(1);
         self.buffer[10..12].copy_from_slice(&additional.to_be_bytes());
+    }
+}
+
+/// The A or AAAA records of `addresses` for the question's own name, as
+/// [`Reply::push`] writes them with owner [`QUESTION_NAME_OFFSET`]: encoded
+/// once at load, copied whole into each reply.
+pub fn encode_address_records(addresses: &[IpAddr], ttl: u32) -> Box<[u8]> {
+    let mut records = Vec::new();
+    for address in addresses {
+        let (record_type, octets) = match address {
+            IpAddr::V4(v4) => (rtype::A, &v4.octets()[..]),
+            IpAddr::V6(v6) => (rtype::AAAA, &v6.octets()[..]),
+        };
+        records.extend_from_slice(&(0xC000 | QUESTION_NAME_OFFSET).to_be_bytes());
+        records.extend_from_slice(&record_type.to_be_bytes());
+        records.extend_from_slice(&super::class::IN.to_be_bytes());
+        records.extend_from_slice(&ttl.to_be_bytes());
+        records.extend_from_slice(&(octets.len() as u16).to_be_bytes());
+        records.extend_from_slice(octets);
+    }
+    records.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::class;
+
+    /// A reply to `api.example.com A` with ID 7.
+    fn start(buffer: &mut Vec<u8>) -> Reply<'_> {
+        let question = b"\x03api\x07example\x03com\x00\x00\x01\x00\x01";
+        Reply::start(buffer, 7, 0x0100, question)
+    }
+
+    #[test]
+    fn encoded_records_are_the_records_push_writes() {
+        let addresses: Vec<IpAddr> = vec![
+            "192.0.2.3".parse().expect("ip"),
+            "198.51.100.7".parse().expect("ip"),
+            "2001:db8::3".parse().expect("ip"),
+        ];
+        let mut pushed = Vec::new();
+        let mut reply = start(&mut pushed);
+        for address in &addresses {
+            let (record_type, octets) = match address {
+                IpAddr::V4(v4) => (rtype::A, v4.octets().to_vec()),
+                IpAddr::V6(v6) => (rtype::AAAA, v6.octets().to_vec()),
+            };
+            let owner = Owner::Pointer(QUESTION_NAME_OFFSET);
+            reply.push(Section::Answer, owner, record_type, class::IN, 300, &octets);
+        }
+        let pushed_len = reply.finish(None, 512);
+
+        let mut encoded = Vec::new();
+        let mut reply = start(&mut encoded);
+        let records = encode_address_records(&addresses, 300);
+        reply.push_encoded(Section::Answer, &records, addresses.len());
+        let encoded_len = reply.finish(None, 512);
+        assert_eq!(encoded_len, pushed_len);
+        assert_eq!(encoded, pushed);
+    }
+
+    #[test]
+    fn encoded_records_past_the_limit_truncate_the_reply() {
+        let addresses: Vec<IpAddr> = (1..=40u8)
+            .map(|last| {
+                IpAddr::from([
+                    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last,
+                ])
+            })
+            .collect();
+        let records = encode_address_records(&addresses, 60);
+        let mut buffer = Vec::new();
+        let mut reply = start(&mut buffer);
+        reply.limit_to(512);
+        reply.push_encoded(Section::Answer, &records, addresses.len());
+        let length = reply.finish(None, 512);
+        assert_eq!(length, HEADER_LEN + 21, "header and question only");
+        assert_ne!(buffer[2] & 0x02, 0, "TC set");
+        assert_eq!(&buffer[6..8], &[0, 0], "no answer counted");
     }
 }

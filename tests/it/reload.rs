@@ -155,6 +155,20 @@ fn save_in_place(path: &Path, contents: &str) {
     file.write_all(contents.as_bytes()).expect("write the file");
 }
 
+/// Truncates the file in place and writes `first` into it, leaving it
+/// open for writing: a save in progress, its writer not yet closed.
+fn begin_write_in_place(path: &Path, first: &[u8]) -> std::fs::File {
+    use std::io::Write;
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .expect("open the file for writing");
+    writer.write_all(first).expect("write the first part");
+    writer.flush().expect("flush");
+    writer
+}
+
 /// Deletes the file, pauses past the debounce window, writes it anew.
 fn save_by_delete_and_recreate(path: &Path, contents: &str) {
     std::fs::remove_file(path).expect("delete the file");
@@ -777,15 +791,7 @@ fn a_pin_file_written_in_place_is_read_after_its_writer_closes_it() {
     let pins = server.fixture().path().join("pins.toml");
     let finished = pins_with_r_at("iad");
     let cut = finished.find("ips = [\"iad\"]").expect("r's ips line");
-    let mut writer = std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&pins)
-        .expect("open the pin file for writing");
-    writer
-        .write_all(&finished.as_bytes()[..cut])
-        .expect("write the first part");
-    writer.flush().expect("flush");
+    let mut writer = begin_write_in_place(&pins, &finished.as_bytes()[..cut]);
     // Many quiet windows (20 ms each) pass; r stays pinned to ams.
     let pause = Instant::now();
     while pause.elapsed() < Duration::from_millis(600) {
@@ -816,14 +822,10 @@ fn a_shard_written_for_long_is_read_at_its_close_without_holding_back_the_others
     let shards = server.fixture().path().join("pins.d");
     // c.toml rewritten in place, cut before its ips line, then trickled
     // into (comment bytes) for 6 s without a close.
-    let mut writer = std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(shards.join("c.toml"))
-        .expect("open c.toml for writing");
-    writer
-        .write_all(b"[[reserved_domain]]\ndomain = \"c.example.com\"\n#")
-        .expect("write the first part");
+    let mut writer = begin_write_in_place(
+        &shards.join("c.toml"),
+        b"[[reserved_domain]]\ndomain = \"c.example.com\"\n#",
+    );
     let started = Instant::now();
     let mut renamed = false;
     let mut d_served = None;
@@ -899,15 +901,7 @@ fn a_shard_open_for_writing_does_not_hold_back_a_zone_edit() {
     let dir = server.fixture().path().to_path_buf();
     let finished = crate::support::one_name_shard("b", "iad");
     let cut = finished.find("ips").expect("b's ips line");
-    let mut writer = std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(dir.join("pins.d/b.toml"))
-        .expect("open b.toml for writing");
-    writer
-        .write_all(&finished.as_bytes()[..cut])
-        .expect("write the first part");
-    writer.flush().expect("flush");
+    let mut writer = begin_write_in_place(&dir.join("pins.d/b.toml"), &finished.as_bytes()[..cut]);
     std::thread::sleep(Duration::from_millis(100));
     let zone = dir.join("zones/example.com.zone");
     let original = std::fs::read_to_string(&zone).expect("read the zone");

@@ -18,7 +18,7 @@
 use std::net::IpAddr;
 
 use crate::geo::Placement;
-use crate::pins::{Choice, Family, PinMatch};
+use crate::pins::{Choice, Family, PinMatch, Policy};
 use crate::snapshot::Snapshot;
 use crate::wire::name::NameKey;
 use crate::wire::query::{self, ParseError, Query};
@@ -172,6 +172,29 @@ fn answer_in(
         reply.set_rcode(rcode::REFUSED);
         return;
     }
+    let family = Family::of_query_type(query.qtype);
+    if let (Some(family), Some((policy, PinMatch::Exact))) =
+        (family, snapshot.pins.lookup(query.name))
+    {
+        // A reserved name lies in a served zone, above every cut in it: a
+        // pin table is published only with the zones it was checked
+        // against. Its addresses need no zone lookup; only NODATA does,
+        // for the zone's SOA, and takes the general path below.
+        debug_assert!(snapshot.zones.find(query.name).is_some());
+        let owner = Owner::Pointer(QUESTION_NAME_OFFSET);
+        if steer(
+            snapshot,
+            policy,
+            family,
+            location_address,
+            owner,
+            reply,
+            steering,
+        ) {
+            reply.set_authoritative();
+            return;
+        }
+    }
     let Some((zone, _)) = snapshot.zones.find(query.name) else {
         reply.set_rcode(rcode::REFUSED);
         return;
@@ -279,19 +302,18 @@ fn answer_name(
 ) -> Step {
     let pinned = snapshot.pins.lookup(name);
     if let Some((policy, matched)) = pinned {
-        let family = match query.qtype {
-            rtype::A => Some(Family::V4),
-            rtype::AAAA => Some(Family::V6),
-            _ => None,
-        };
+        let family = Family::of_query_type(query.qtype);
         if let Some(family) = family.filter(|_| !wildcard_pin_stops_at_cut(zone, name, matched)) {
-            let placement = snapshot.geo.locate(location_address);
-            let choice = policy.plan(family).choose(&snapshot.geo, &placement);
-            if choice.is_empty() {
+            if !steer(
+                snapshot,
+                policy,
+                family,
+                location_address,
+                owner,
+                reply,
+                steering,
+            ) {
                 negative(reply, query, zone, false);
-            } else {
-                write_addresses(reply, owner, query.qtype, policy.ttl, &choice);
-                steering.scope = choice.scope;
             }
             return Step::Done;
         }
@@ -387,14 +409,30 @@ fn minimal_any(reply: &mut Reply<'_>, owner: Owner<'_>, zone: &Zone) {
     );
 }
 
-/// Writes the steered A/AAAA records.
-fn write_addresses(
-    reply: &mut Reply<'_>,
+/// Writes the addresses `policy` chooses for a client at
+/// `location_address`, or returns false when it has none of `family`
+/// (the caller answers NODATA).
+fn steer(
+    snapshot: &Snapshot,
+    policy: &Policy,
+    family: Family,
+    location_address: IpAddr,
     owner: Owner<'_>,
-    qtype: u16,
-    ttl: u32,
-    choice: &Choice<'_>,
-) {
+    reply: &mut Reply<'_>,
+    steering: &mut Steering,
+) -> bool {
+    let placement = snapshot.geo.locate(location_address);
+    let choice = policy.plan(family).choose(&snapshot.geo, &placement);
+    if choice.is_empty() {
+        return false;
+    }
+    write_addresses(reply, owner, policy.ttl, &choice);
+    steering.scope = choice.scope;
+    true
+}
+
+/// Writes the steered A/AAAA records.
+fn write_addresses(reply: &mut Reply<'_>, owner: Owner<'_>, ttl: u32, choice: &Choice<'_>) {
     if matches!(owner, Owner::Pointer(QUESTION_NAME_OFFSET)) {
         // The question's own name: the records encoded at load.
         reply.push_encoded(Section::Answer, choice.records[0], choice.steered.len());
@@ -403,12 +441,22 @@ fn write_addresses(
     }
     for address in choice.addresses() {
         match address {
-            IpAddr::V4(v4) => {
-                reply.push(Section::Answer, owner, qtype, class::IN, ttl, &v4.octets())
-            }
-            IpAddr::V6(v6) => {
-                reply.push(Section::Answer, owner, qtype, class::IN, ttl, &v6.octets())
-            }
+            IpAddr::V4(v4) => reply.push(
+                Section::Answer,
+                owner,
+                rtype::A,
+                class::IN,
+                ttl,
+                &v4.octets(),
+            ),
+            IpAddr::V6(v6) => reply.push(
+                Section::Answer,
+                owner,
+                rtype::AAAA,
+                class::IN,
+                ttl,
+                &v6.octets(),
+            ),
         }
     }
 }

@@ -35,6 +35,15 @@ pub enum Family {
 }
 
 impl Family {
+    /// The family a query type asks for: A → IPv4, AAAA → IPv6.
+    pub fn of_query_type(qtype: u16) -> Option<Self> {
+        match qtype {
+            crate::wire::rtype::A => Some(Self::V4),
+            crate::wire::rtype::AAAA => Some(Self::V6),
+            _ => None,
+        }
+    }
+
     /// Whether an address is of this family.
     pub fn holds(self, address: &IpAddr) -> bool {
         matches!(

@@ -109,14 +109,9 @@ impl ClientSubnet {
         }
     }
 
-    /// The ADDRESS octets as sent: ceil(source / 8) of them.
-    pub fn address_octets(&self) -> ([u8; 16], usize) {
-        let mut octets = [0u8; 16];
-        match self.address {
-            IpAddr::V4(v4) => octets[..4].copy_from_slice(&v4.octets()),
-            IpAddr::V6(v6) => octets.copy_from_slice(&v6.octets()),
-        }
-        (octets, usize::from(self.source_prefix_len).div_ceil(8))
+    /// Length of ADDRESS: ceil(source / 8) octets.
+    pub fn address_len(&self) -> usize {
+        usize::from(self.source_prefix_len).div_ceil(8)
     }
 }
 

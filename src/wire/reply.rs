@@ -186,9 +186,7 @@ impl<'b> Reply<'b> {
             return;
         }
         self.buffer.extend_from_slice(records);
-        let counted = &mut self.counts[section as usize];
-        *counted = counted.saturating_add(u16::try_from(count).unwrap_or(u16::MAX));
-        self.write_counts();
+        self.count_many(section, u16::try_from(count).unwrap_or(u16::MAX));
     }
 
     /// Offset at which the next record's RDATA will start if its owner is
@@ -232,27 +230,44 @@ impl<'b> Reply<'b> {
 
     /// Counts one more record in `section` and updates the header.
     fn count(&mut self, section: Section) {
-        self.counts[section as usize] = self.counts[section as usize].saturating_add(1);
-        self.write_counts();
+        self.count_many(section, 1);
+    }
+
+    /// Counts `added` more records in `section` and updates its count in
+    /// the header.
+    fn count_many(&mut self, section: Section, added: u16) {
+        let count = self.counts[section as usize].saturating_add(added);
+        self.counts[section as usize] = count;
+        self.write_count(section, count);
     }
 
     /// Writes the three record counts into the header.
     fn write_counts(&mut self) {
-        for (index, count) in self.counts.iter().enumerate() {
-            let at = 6 + 2 * index;
-            self.buffer[at..at + 2].copy_from_slice(&count.to_be_bytes());
+        for section in [Section::Answer, Section::Authority, Section::Additional] {
+            self.write_count(section, self.counts[section as usize]);
         }
+    }
+
+    /// Writes one section's record count into the header.
+    fn write_count(&mut self, section: Section, count: u16) {
+        let at = 6 + 2 * section as usize;
+        self.buffer[at..at + 2].copy_from_slice(&count.to_be_bytes());
     }
 
     /// Writes the OPT pseudo-record (RFC 6891 §6.1.2).
     fn write_opt(&mut self, opt: &OptReply<'_>) {
+        let nsid_len = opt.nsid.map_or(0, |nsid| 4 + nsid.len());
+        let subnet_len = opt
+            .client_subnet
+            .map_or(0, |(subnet, _)| 8 + subnet.address_len());
         let [opt_high, opt_low] = rtype::OPT.to_be_bytes();
         let [payload_high, payload_low] = OUR_UDP_PAYLOAD.to_be_bytes();
         let extended_rcode = (self.rcode >> 4) as u8;
         let do_flag = if opt.dnssec_ok { 0x80 } else { 0 };
+        let [rdata_high, rdata_low] = ((nsid_len + subnet_len) as u16).to_be_bytes();
         // Root owner, type, our payload size, extended RCODE, version 0,
         // flags (only DO is ever set: unknown flags in the query are not
-        // echoed), and the RDATA length, written last.
+        // echoed), and the RDATA length.
         self.buffer.extend_from_slice(&[
             0,
             opt_high,
@@ -263,10 +278,9 @@ impl<'b> Reply<'b> {
             0,
             do_flag,
             0,
-            0,
-            0,
+            rdata_high,
+            rdata_low,
         ]);
-        let length_at = self.buffer.len() - 2;
         if let Some(nsid) = opt.nsid {
             self.buffer.extend_from_slice(&3u16.to_be_bytes());
             self.buffer
@@ -276,11 +290,11 @@ impl<'b> Reply<'b> {
         if let Some((subnet, scope)) = opt.client_subnet {
             // RFC 7871 §7.2.1: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS are
             // copied from the query; SCOPE says how far the answer holds.
-            let (octets, used) = subnet.address_octets();
             let [code_high, code_low] = ecs::OPTION_CODE.to_be_bytes();
-            let [length_high, length_low] = ((4 + used) as u16).to_be_bytes();
+            let [length_high, length_low] = ((subnet_len - 4) as u16).to_be_bytes();
             let [family_high, family_low] = subnet.family().to_be_bytes();
-            self.buffer.extend_from_slice(&[
+            let mut option = [0u8; 8 + 16];
+            option[..8].copy_from_slice(&[
                 code_high,
                 code_low,
                 length_high,
@@ -290,12 +304,20 @@ impl<'b> Reply<'b> {
                 subnet.source_prefix_len,
                 scope,
             ]);
-            self.buffer.extend_from_slice(&octets[..used]);
+            match subnet.address {
+                IpAddr::V4(v4) => option[8..12].copy_from_slice(&v4.octets()),
+                IpAddr::V6(v6) => option[8..].copy_from_slice(&v6.octets()),
+            }
+            // Copied whole, then cut to the ADDRESS octets sent: a copy
+            // of a known size costs less than one of a computed size.
+            let end = self.buffer.len() + subnet_len;
+            self.buffer.extend_from_slice(&option);
+            self.buffer.truncate(end);
         }
-        let rdata_len = (self.buffer.len() - length_at - 2) as u16;
-        self.buffer[length_at..length_at + 2].copy_from_slice(&rdata_len.to_be_bytes());
+        // OPT is not among the counted records: a reply rewritten
+        // truncated writes it again.
         let additional = self.counts[Section::Additional as usize].saturating_add(1);
-        self.buffer[10..12].copy_from_slice(&additional.to_be_bytes());
+        self.write_count(Section::Additional, additional);
     }
 }
 

@@ -104,9 +104,13 @@ pub fn prefetch_next(snapshot: &Snapshot, token: u64) {
     snapshot.pins.prefetch_second(token);
 }
 
-/// What the steered part of an answer decided, for the ECS scope.
-#[derive(Debug, Clone, Copy, Default)]
+/// Where the client is, for steering, and what steering decided, for the
+/// ECS scope.
+#[derive(Debug, Clone, Copy)]
 struct Steering {
+    /// The address that places the client: the Client Subnet's, else the
+    /// packet's source.
+    location: IpAddr,
     /// ECS scope of the answer (0 when it does not depend on the client).
     scope: u8,
 }
@@ -128,15 +132,15 @@ fn answer_query(
     let subnet = edns.and_then(|edns| edns.client_subnet);
     // RFC 7871 §7.1.2: a SOURCE PREFIX-LENGTH of 0 carries no client
     // information; the packet's source is used instead.
-    let location_address = match subnet {
+    let location = match subnet {
         Some(subnet) if subnet.source_prefix_len > 0 => subnet.address,
         _ => client,
     };
     let mut reply = Reply::start(out, query.id, query.flags, query.question_bytes());
     reply.limit_to(size_limit);
-    let mut steering = Steering::default();
+    let mut steering = Steering { location, scope: 0 };
     match query.qclass {
-        class::IN => answer_in(snapshot, query, location_address, &mut reply, &mut steering),
+        class::IN => answer_in(snapshot, query, &mut reply, &mut steering),
         class::CH => answer_chaos(snapshot, query, &mut reply),
         _ => reply.set_rcode(rcode::REFUSED),
     }
@@ -163,7 +167,6 @@ fn answer_query(
 fn answer_in(
     snapshot: &Snapshot,
     query: &Query<'_>,
-    location_address: IpAddr,
     reply: &mut Reply<'_>,
     steering: &mut Steering,
 ) {
@@ -182,15 +185,7 @@ fn answer_in(
         // for the zone's SOA, and takes the general path below.
         debug_assert!(snapshot.zones.find(query.name).is_some());
         let owner = Owner::Pointer(QUESTION_NAME_OFFSET);
-        if steer(
-            snapshot,
-            policy,
-            family,
-            location_address,
-            owner,
-            reply,
-            steering,
-        ) {
+        if steering.steer(snapshot, policy, family, owner, reply) {
             reply.set_authoritative();
             return;
         }
@@ -211,16 +206,7 @@ fn answer_in(
     let mut visited: Option<[u64; MAX_CNAME_CHAIN]> = None;
     for hop in 0..MAX_CNAME_CHAIN {
         let name = followed.as_ref().unwrap_or(query.name);
-        match answer_name(
-            snapshot,
-            query,
-            name,
-            owner,
-            zone,
-            location_address,
-            reply,
-            steering,
-        ) {
+        match answer_name(snapshot, query, name, owner, zone, reply, steering) {
             Step::Done => return,
             Step::Follow(target, target_owner) => {
                 let visited = visited.get_or_insert([0; MAX_CNAME_CHAIN]);
@@ -289,14 +275,12 @@ enum Step {
 }
 
 /// Answers one name (the question, or a CNAME target inside our zones).
-#[allow(clippy::too_many_arguments)]
 fn answer_name(
     snapshot: &Snapshot,
     query: &Query<'_>,
     name: &NameKey,
     owner: Owner<'static>,
     zone: &Zone,
-    location_address: IpAddr,
     reply: &mut Reply<'_>,
     steering: &mut Steering,
 ) -> Step {
@@ -304,15 +288,7 @@ fn answer_name(
     if let Some((policy, matched)) = pinned {
         let family = Family::of_query_type(query.qtype);
         if let Some(family) = family.filter(|_| !wildcard_pin_stops_at_cut(zone, name, matched)) {
-            if !steer(
-                snapshot,
-                policy,
-                family,
-                location_address,
-                owner,
-                reply,
-                steering,
-            ) {
+            if !steering.steer(snapshot, policy, family, owner, reply) {
                 negative(reply, query, zone, false);
             }
             return Step::Done;
@@ -409,26 +385,26 @@ fn minimal_any(reply: &mut Reply<'_>, owner: Owner<'_>, zone: &Zone) {
     );
 }
 
-/// Writes the addresses `policy` chooses for a client at
-/// `location_address`, or returns false when it has none of `family`
-/// (the caller answers NODATA).
-fn steer(
-    snapshot: &Snapshot,
-    policy: &Policy,
-    family: Family,
-    location_address: IpAddr,
-    owner: Owner<'_>,
-    reply: &mut Reply<'_>,
-    steering: &mut Steering,
-) -> bool {
-    let placement = snapshot.geo.locate(location_address);
-    let choice = policy.plan(family).choose(&snapshot.geo, &placement);
-    if choice.is_empty() {
-        return false;
+impl Steering {
+    /// Writes the addresses `policy` chooses for this client, or returns
+    /// false when it has none of `family` (the caller answers NODATA).
+    fn steer(
+        &mut self,
+        snapshot: &Snapshot,
+        policy: &Policy,
+        family: Family,
+        owner: Owner<'_>,
+        reply: &mut Reply<'_>,
+    ) -> bool {
+        let placement = snapshot.geo.locate(self.location);
+        let choice = policy.plan(family).choose(&snapshot.geo, &placement);
+        if choice.is_empty() {
+            return false;
+        }
+        write_addresses(reply, owner, policy.ttl, &choice);
+        self.scope = choice.scope;
+        true
     }
-    write_addresses(reply, owner, policy.ttl, &choice);
-    steering.scope = choice.scope;
-    true
 }
 
 /// Writes the steered A/AAAA records.

@@ -114,6 +114,11 @@ impl Querier {
     }
 }
 
+/// The addresses `name` A answers now (over UDP).
+fn a_addresses(server: &TestServer, name: &str) -> Vec<IpAddr> {
+    server.ask_udp(&query(name, RecordType::A)).addresses()
+}
+
 /// Waits until `name` A answers exactly `expected` (over UDP).
 fn wait_for_answer(server: &TestServer, name: &str, expected: &[IpAddr]) {
     wait_for_answer_within(server, name, expected, SETTLE);
@@ -124,7 +129,7 @@ fn wait_for_answer_within(server: &TestServer, name: &str, expected: &[IpAddr], 
     let deadline = Instant::now() + limit;
     let mut last = Vec::new();
     while Instant::now() < deadline {
-        last = server.ask_udp(&query(name, RecordType::A)).addresses();
+        last = a_addresses(server, name);
         if last == expected {
             return;
         }
@@ -381,12 +386,7 @@ fn half_written_or_invalid_pin_table_is_never_applied() {
     );
     wait_for_failed_reloads(&server, before + 2);
     let seen = querier.finish();
-    assert_eq!(
-        server
-            .ask_udp(&query("r.example.com", RecordType::A))
-            .addresses(),
-        vec![f0("nrt")]
-    );
+    assert_eq!(a_addresses(&server, "r.example.com"), vec![f0("nrt")]);
     assert!(
         seen[0].failures.is_empty(),
         "queries failed: {:?}",
@@ -431,9 +431,7 @@ fn zone_file_edits_are_served_and_broken_zones_are_rejected() {
         "a rejected reload publishes no new generation"
     );
     assert_eq!(
-        server
-            .ask_udp(&query("new.example.com", RecordType::A))
-            .addresses(),
+        a_addresses(&server, "new.example.com"),
         vec![ip("192.0.2.99")]
     );
     let seen = querier.finish();
@@ -480,18 +478,8 @@ fn pin_directory_shards_reload_one_file_at_a_time() {
         "[[reserved_domain]]\ndomain = \"r.example.com\"\nips = [\"gru\"]\n",
     );
     wait_for_failed_reloads(&server, before + 1);
-    assert_eq!(
-        server
-            .ask_udp(&query("r.example.com", RecordType::A))
-            .addresses(),
-        vec![f0("ams")]
-    );
-    assert_eq!(
-        server
-            .ask_udp(&query("b.example.com", RecordType::A))
-            .addresses(),
-        vec![f0("iad")]
-    );
+    assert_eq!(a_addresses(&server, "r.example.com"), vec![f0("ams")]);
+    assert_eq!(a_addresses(&server, "b.example.com"), vec![f0("iad")]);
     std::fs::remove_file(&shard).expect("remove the shard");
     let deadline = Instant::now() + SETTLE;
     loop {
@@ -505,12 +493,7 @@ fn pin_directory_shards_reload_one_file_at_a_time() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(
-        server
-            .ask_udp(&query("r.example.com", RecordType::A))
-            .addresses(),
-        vec![f0("ams")]
-    );
+    assert_eq!(a_addresses(&server, "r.example.com"), vec![f0("ams")]);
 }
 
 #[test]
@@ -764,12 +747,7 @@ fn pin_file_that_is_not_a_regular_file_is_refused_without_blocking() {
         .expect("run mkfifo");
     assert!(status.success(), "mkfifo failed");
     wait_for_failed_reloads(&server, before + 1);
-    assert_eq!(
-        server
-            .ask_udp(&query("r.example.com", RecordType::A))
-            .addresses(),
-        vec![f0("ams")]
-    );
+    assert_eq!(a_addresses(&server, "r.example.com"), vec![f0("ams")]);
     std::fs::remove_file(&pins).expect("remove the FIFO");
     std::fs::write(&pins, pins_with_r_at("nrt")).expect("write the pin file");
     wait_for_answer(&server, "r.example.com", &[f0("nrt")]);
@@ -876,9 +854,7 @@ fn an_empty_shard_keeps_its_names_and_does_not_hold_back_a_zone_edit() {
     save_by_rename(&zone, &format!("{original}new IN A 192.0.2.99\n"));
     wait_for_answer(&server, "new.example.com", &[ip("192.0.2.99")]);
     assert_eq!(
-        server
-            .ask_udp(&query("b.example.com", RecordType::A))
-            .addresses(),
+        a_addresses(&server, "b.example.com"),
         vec![f0("nrt")],
         "the empty shard's last good names serve"
     );
@@ -915,9 +891,7 @@ fn a_shard_open_for_writing_does_not_hold_back_a_zone_edit() {
         SETTLE + Duration::from_secs(5),
     );
     assert_eq!(
-        server
-            .ask_udp(&query("b.example.com", RecordType::A))
-            .addresses(),
+        a_addresses(&server, "b.example.com"),
         vec![f0("nrt")],
         "the open shard's last good names serve"
     );

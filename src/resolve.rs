@@ -175,10 +175,11 @@ fn answer_in(
         reply.set_rcode(rcode::REFUSED);
         return;
     }
+    // The question's pin, looked up once for the reserved-name answer here
+    // and the first name of the general path below.
+    let question_pin = snapshot.pins.lookup(query.name);
     let family = Family::of_query_type(query.qtype);
-    if let (Some(family), Some((policy, PinMatch::Exact))) =
-        (family, snapshot.pins.lookup(query.name))
-    {
+    if let (Some(family), Some((policy, PinMatch::Exact))) = (family, question_pin) {
         // A reserved name lies in a served zone, above every cut in it: a
         // pin table is published only with the zones it was checked
         // against. Its addresses need no zone lookup; only NODATA does,
@@ -205,8 +206,11 @@ fn answer_in(
     // chain is followed; most answers have none.
     let mut visited: Option<[u64; MAX_CNAME_CHAIN]> = None;
     for hop in 0..MAX_CNAME_CHAIN {
-        let name = followed.as_ref().unwrap_or(query.name);
-        match answer_name(snapshot, query, name, owner, zone, reply, steering) {
+        let (name, pinned) = match &followed {
+            Some(target) => (target, snapshot.pins.lookup(target)),
+            None => (query.name, question_pin),
+        };
+        match answer_name(snapshot, query, name, pinned, owner, zone, reply, steering) {
             Step::Done => return,
             Step::Follow(target, target_owner) => {
                 let visited = visited.get_or_insert([0; MAX_CNAME_CHAIN]);
@@ -274,17 +278,19 @@ enum Step {
     Follow(NameKey, Owner<'static>),
 }
 
-/// Answers one name (the question, or a CNAME target inside our zones).
+/// Answers one name (the question, or a CNAME target inside our zones)
+/// whose pin table entry is `pinned`.
+#[allow(clippy::too_many_arguments)]
 fn answer_name(
     snapshot: &Snapshot,
     query: &Query<'_>,
     name: &NameKey,
+    pinned: Option<(&Policy, PinMatch)>,
     owner: Owner<'static>,
     zone: &Zone,
     reply: &mut Reply<'_>,
     steering: &mut Steering,
 ) -> Step {
-    let pinned = snapshot.pins.lookup(name);
     if let Some((policy, matched)) = pinned {
         let family = Family::of_query_type(query.qtype);
         if let Some(family) = family.filter(|_| !wildcard_pin_stops_at_cut(zone, name, matched)) {

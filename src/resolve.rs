@@ -22,7 +22,9 @@ use crate::pins::{Choice, Family, PinMatch, Policy};
 use crate::snapshot::Snapshot;
 use crate::wire::name::NameKey;
 use crate::wire::query::{self, ParseError, Query};
-use crate::wire::reply::{OptReply, Owner, QUESTION_NAME_OFFSET, Reply, Section};
+use crate::wire::reply::{
+    OptReply, Owner, QUESTION_NAME_OFFSET, Reply, Section, with_address_rdata,
+};
 use crate::wire::{CLASSIC_UDP_LIMIT, MAX_MESSAGE, OUR_UDP_PAYLOAD, class, rcode, rtype};
 use crate::zones::{Zone, ZoneLookup};
 
@@ -422,24 +424,9 @@ fn write_addresses(reply: &mut Reply<'_>, owner: Owner<'_>, ttl: u32, choice: &C
         return;
     }
     for address in choice.addresses() {
-        match address {
-            IpAddr::V4(v4) => reply.push(
-                Section::Answer,
-                owner,
-                rtype::A,
-                class::IN,
-                ttl,
-                &v4.octets(),
-            ),
-            IpAddr::V6(v6) => reply.push(
-                Section::Answer,
-                owner,
-                rtype::AAAA,
-                class::IN,
-                ttl,
-                &v6.octets(),
-            ),
-        }
+        with_address_rdata(address, |record_type, rdata| {
+            reply.push(Section::Answer, owner, record_type, class::IN, ttl, rdata);
+        });
     }
 }
 

@@ -154,24 +154,7 @@ impl<'b> Reply<'b> {
             self.overflowed = true;
             return;
         }
-        self.write_owner(owner);
-        let [type_high, type_low] = record_type.to_be_bytes();
-        let [class_high, class_low] = class.to_be_bytes();
-        let [ttl_0, ttl_1, ttl_2, ttl_3] = ttl.to_be_bytes();
-        let [length_high, length_low] = (rdata.len() as u16).to_be_bytes();
-        self.buffer.extend_from_slice(&[
-            type_high,
-            type_low,
-            class_high,
-            class_low,
-            ttl_0,
-            ttl_1,
-            ttl_2,
-            ttl_3,
-            length_high,
-            length_low,
-        ]);
-        self.buffer.extend_from_slice(rdata);
+        write_record(self.buffer, owner, record_type, class, ttl, rdata);
         self.count(section);
     }
 
@@ -216,16 +199,6 @@ impl<'b> Reply<'b> {
             }
         }
         self.buffer.len()
-    }
-
-    /// Writes an owner name.
-    fn write_owner(&mut self, owner: Owner<'_>) {
-        match owner {
-            Owner::Pointer(offset) => self
-                .buffer
-                .extend_from_slice(&(0xC000 | offset).to_be_bytes()),
-            Owner::Wire(bytes) => self.buffer.extend_from_slice(bytes),
-        }
     }
 
     /// Counts one more record in `section` and updates the header.
@@ -321,22 +294,64 @@ impl<'b> Reply<'b> {
     }
 }
 
+/// Appends one resource record to `out`: owner, type, class, TTL, RDATA
+/// length and RDATA (RFC 1035 §4.1.3).
+fn write_record(
+    out: &mut Vec<u8>,
+    owner: Owner<'_>,
+    record_type: u16,
+    class: u16,
+    ttl: u32,
+    rdata: &[u8],
+) {
+    match owner {
+        Owner::Pointer(offset) => out.extend_from_slice(&(0xC000 | offset).to_be_bytes()),
+        Owner::Wire(bytes) => out.extend_from_slice(bytes),
+    }
+    let [type_high, type_low] = record_type.to_be_bytes();
+    let [class_high, class_low] = class.to_be_bytes();
+    let [ttl_0, ttl_1, ttl_2, ttl_3] = ttl.to_be_bytes();
+    let [length_high, length_low] = (rdata.len() as u16).to_be_bytes();
+    out.extend_from_slice(&[
+        type_high,
+        type_low,
+        class_high,
+        class_low,
+        ttl_0,
+        ttl_1,
+        ttl_2,
+        ttl_3,
+        length_high,
+        length_low,
+    ]);
+    out.extend_from_slice(rdata);
+}
+
+/// Calls `write` with the record type (A or AAAA) and RDATA of an address.
+pub fn with_address_rdata<R>(address: &IpAddr, write: impl FnOnce(u16, &[u8]) -> R) -> R {
+    match address {
+        IpAddr::V4(v4) => write(rtype::A, &v4.octets()),
+        IpAddr::V6(v6) => write(rtype::AAAA, &v6.octets()),
+    }
+}
+
 /// The A or AAAA records of `addresses` for the question's own name, as
 /// [`Reply::push`] writes them with owner [`QUESTION_NAME_OFFSET`]: encoded
 /// once at load, copied whole into each reply.
 pub fn encode_address_records(addresses: &[IpAddr], ttl: u32) -> Box<[u8]> {
     let mut records = Vec::new();
+    let owner = Owner::Pointer(QUESTION_NAME_OFFSET);
     for address in addresses {
-        let (record_type, octets) = match address {
-            IpAddr::V4(v4) => (rtype::A, &v4.octets()[..]),
-            IpAddr::V6(v6) => (rtype::AAAA, &v6.octets()[..]),
-        };
-        records.extend_from_slice(&(0xC000 | QUESTION_NAME_OFFSET).to_be_bytes());
-        records.extend_from_slice(&record_type.to_be_bytes());
-        records.extend_from_slice(&super::class::IN.to_be_bytes());
-        records.extend_from_slice(&ttl.to_be_bytes());
-        records.extend_from_slice(&(octets.len() as u16).to_be_bytes());
-        records.extend_from_slice(octets);
+        with_address_rdata(address, |record_type, rdata| {
+            write_record(
+                &mut records,
+                owner,
+                record_type,
+                super::class::IN,
+                ttl,
+                rdata,
+            );
+        });
     }
     records.into_boxed_slice()
 }

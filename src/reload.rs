@@ -466,7 +466,7 @@ fn run(
         );
         // The shards not open for writing are read now; the rest wait for
         // their close, which starts the next reload.
-        match scope {
+        let (failed, later) = match scope {
             Scope::Shards(files) => {
                 let (later, now): (Vec<PathBuf>, Vec<PathBuf>) =
                     files.into_iter().partition(|file| open.contains(file));
@@ -476,25 +476,22 @@ fn run(
                     let now = Scope::Shards(now);
                     carry(reload(live, &now, &[]), now)
                 };
-                put_off = Some(match failed {
-                    Some(failed) => failed.merged(Scope::Shards(later)),
-                    None => Scope::Shards(later),
-                });
+                (failed, Scope::Shards(later))
             }
             // A full reload need not wait for pin shards: their last good
             // contents keep serving meanwhile, as an empty shard's do, and
             // they are read at their close. A zone or a one-file pin table
             // open for writing it waits for.
-            Scope::Full if open.iter().all(|path| is_shard(path, pin_dir)) => {
-                let failed = carry(reload(live, &Scope::Full, &open), Scope::Full);
-                let later = Scope::Shards(open);
-                put_off = Some(match failed {
-                    Some(failed) => failed.merged(later),
-                    None => later,
-                });
-            }
-            Scope::Full => put_off = Some(Scope::Full),
-        }
+            Scope::Full if open.iter().all(|path| is_shard(path, pin_dir)) => (
+                carry(reload(live, &Scope::Full, &open), Scope::Full),
+                Scope::Shards(open),
+            ),
+            Scope::Full => (None, Scope::Full),
+        };
+        put_off = Some(match failed {
+            Some(failed) => failed.merged(later),
+            None => later,
+        });
     }
 }
 

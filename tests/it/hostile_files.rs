@@ -231,6 +231,52 @@ fn large_rrsets_truncate_over_udp_and_fit_over_tcp() {
 }
 
 #[test]
+/// C06 on the steered path: a reserved name whose dedicated addresses
+/// (written into replies as records encoded at load) do not fit a UDP
+/// reply is truncated, with TC set, no answer counted and the question
+/// kept; over TCP every address comes.
+fn steered_answers_too_large_for_udp_are_truncated_and_complete_over_tcp() {
+    let fixture = Fixture::f0();
+    let pins = fixture.read("pins.toml");
+    let addresses: Vec<String> = (1..=40)
+        .map(|n| format!("\"2001:db8:ff::{n:x}\""))
+        .collect();
+    fixture.write(
+        "pins.toml",
+        format!(
+            "{pins}\n[[reserved_domain]]\ndomain = \"wide.example.com\"\nips = [{}]\n",
+            addresses.join(", ")
+        ),
+    );
+    let server = fixture.start();
+    let asked = query("wide.example.com", RecordType::AAAA);
+    let bytes = server.exchange(pindns::resolve::Transport::Udp, &asked.build());
+    assert!(
+        bytes.len() <= 512,
+        "{} bytes over UDP without EDNS",
+        bytes.len()
+    );
+    let reply = crate::support::Reply::parse(bytes.clone());
+    assert!(reply.tc(), "UDP must be truncated");
+    assert!(reply.answers().is_empty(), "{:?}", reply.answer_lines());
+    assert_eq!(&bytes[6..8], &[0, 0], "no answer counted");
+    let fits = server.exchange(
+        pindns::resolve::Transport::Udp,
+        &query("wide.example.com", RecordType::AAAA).edns().build(),
+    );
+    let reply = crate::support::Reply::parse(fits);
+    assert!(!reply.tc(), "40 AAAA records fit 1232 bytes");
+    assert_eq!(reply.answers().len(), 40);
+    let reply = server.ask_tcp(&query("wide.example.com", RecordType::AAAA));
+    assert!(!reply.tc());
+    let mut answered: Vec<String> = reply.addresses().iter().map(ToString::to_string).collect();
+    answered.sort();
+    let mut expected: Vec<String> = (1..=40).map(|n| format!("2001:db8:ff::{n:x}")).collect();
+    expected.sort();
+    assert_eq!(answered, expected);
+}
+
+#[test]
 /// The zones directory deleted and made again is watched again: later
 /// edits in it are still seen.
 fn recreated_zones_directory_is_watched_again() {

@@ -311,6 +311,7 @@ mod tests {
                 "\"domain\" = \"quoted-key.example.com\"",
                 "domain = \"a.example.com\" \"b\"",
                 "domain = \"unterminated",
+                "domain = ",
                 "-domain = \"dash.example.com\"",
                 "domain = \"tab\there.example.com\"",
             ]),
@@ -355,6 +356,14 @@ mod tests {
                 "ttl = 4294967296",
                 "ttl = 3.5",
                 "ttl = 30 x",
+                "ttl = ",
+                "ttl = # nothing",
+                "ips = ",
+                "ips = [",
+                "ips = [\"a\"",
+                "ips = [{ value = \"a\"",
+                "ips = [{ }]",
+                "ips = [{ value }]",
                 "description = 5",
                 "description = \"esc\\\"aped\"",
                 "description = \"tab\there\"",
@@ -402,7 +411,44 @@ mod tests {
                 }
             }
         }
+
+        /// The same after a few bytes of a regular file are replaced,
+        /// inserted or removed, with the bytes TOML's grammar turns on.
+        #[test]
+        fn fast_reader_agrees_with_toml_on_edited_files(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::sample::select(EDIT_CHARACTERS)), 1..4),
+        ) {
+            let mut text: Vec<char> = REGULAR_FILE.chars().collect();
+            for (at, kind, character) in edits {
+                let at = at.index(text.len() + 1);
+                match kind {
+                    0 if at < text.len() => text[at] = character,
+                    1 if at < text.len() => {
+                        text.remove(at);
+                    }
+                    _ => text.insert(at, character),
+                }
+            }
+            let text: String = text.into_iter().collect();
+            let path: Arc<Path> = Arc::from(Path::new("pins.toml"));
+            if let Some(fast) = parse(&path, &text) {
+                match parse_with_toml(&path, &text) {
+                    Ok(full) => prop_assert_eq!(fast, full, "text:\n{}", text),
+                    Err(errors) => prop_assert!(false, "fast reader accepted what TOML rejects: {:?}\n{}", errors, text),
+                }
+            }
+        }
     }
+
+    /// A file in the regular layout, every kind of line once.
+    const REGULAR_FILE: &str = "# generated\n[[reserved_domain]]\ndomain = \"d1.example.com\"\nips = [{ value = \"us-ohio-1\" }, \"de-fra-1\"]\nttl = 30\nid = \"rd_1\"  # note\n\n[[reserved_domain]]\ndomain = \"d2.example.com\"\ndescription = \"x\"\nips = []\n";
+
+    /// Characters the edits put in: TOML's punctuation, blanks, line
+    /// ends, controls, a non-ASCII letter, digits and letters.
+    const EDIT_CHARACTERS: &[char] = &[
+        '"', '\'', '\\', '#', '=', '[', ']', '{', '}', ',', '.', '+', '_', '-', ' ', '\t', '\r',
+        '\n', '\u{0}', '\u{7f}', '\u{85}', '\u{e9}', '0', '7', 'a', 'u', 'x',
+    ];
 
     #[test]
     /// The generated layout is read by the fast reader, not left to TOML.

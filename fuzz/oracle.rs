@@ -590,6 +590,15 @@ pub(crate) fn check_pins(snapshot: &Snapshot, data: &[u8]) -> Result<(), String>
         }
         Ok(())
     };
+    // The fast reader, where it reads a file at all, reads it as TOML does.
+    let file: std::sync::Arc<Path> = std::sync::Arc::from(path);
+    if let Some(fast) = pins::fast::parse(&file, text) {
+        match pins::parse_with_toml(&file, text) {
+            Ok(full) if full == fast => {}
+            Ok(full) => return Err(format!("fast reader read {fast:?}, TOML {full:?}")),
+            Err(errors) => return Err(format!("fast reader accepted what TOML rejects: {errors:?}")),
+        }
+    }
     let entries = match pins::parse_pin_text(path, text) {
         Ok(entries) => entries,
         Err(errors) => return check_diagnostics(&errors),

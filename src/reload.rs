@@ -191,10 +191,11 @@ fn retire(old: Arc<Snapshot>) {
     release_free_memory();
 }
 
-/// Hands the memory freed by a reload back to the system. A rebuild from
-/// scratch briefly holds two tables; without this, the allocator keeps the
-/// peak as resident memory for the life of the process.
-fn release_free_memory() {
+/// Hands the memory freed by a load or reload back to the system. Reading
+/// a table holds its parsed entries beside it, and a rebuild from scratch
+/// briefly holds two tables; without this, the allocator keeps the peak as
+/// resident memory for the life of the process.
+pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory of glibc's own arenas.
     unsafe {

@@ -83,6 +83,7 @@ impl Server {
             "loaded"
         );
         let live = Live::new(snapshot);
+        crate::reload::release_free_memory();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("tcp")

@@ -596,7 +596,11 @@ pub(crate) fn check_pins(snapshot: &Snapshot, data: &[u8]) -> Result<(), String>
         match pins::parse_with_toml(&file, text) {
             Ok(full) if full == fast => {}
             Ok(full) => return Err(format!("fast reader read {fast:?}, TOML {full:?}")),
-            Err(errors) => return Err(format!("fast reader accepted what TOML rejects: {errors:?}")),
+            Err(errors) => {
+                return Err(format!(
+                    "fast reader accepted what TOML rejects: {errors:?}"
+                ));
+            }
         }
     }
     let entries = match pins::parse_pin_text(path, text) {

@@ -28,42 +28,79 @@ use super::load::PinEntry;
 /// Reads `text` if it is in the regular layout; `None` means "use the full
 /// TOML parser".
 pub fn parse(path: &Arc<Path>, text: &str) -> Option<Vec<PinEntry>> {
+    let mut entries = Vec::new();
+    parse_in_batches(path, text, usize::MAX, |batch| {
+        if entries.is_empty() {
+            entries = batch;
+        } else {
+            entries.extend(batch);
+        }
+    })
+    .then_some(entries)
+}
+
+/// Reads `text` if it is in the regular layout, handing its entries to
+/// `sink` in order, in batches of up to `batch` entries as they are read,
+/// so that a large file's entries need not all be held at once. `false`
+/// means "use the full TOML parser": the batches already handed over are
+/// then void.
+pub fn parse_in_batches(
+    path: &Arc<Path>,
+    text: &str,
+    batch: usize,
+    mut sink: impl FnMut(Vec<PinEntry>),
+) -> bool {
+    let mut entries = Vec::new();
+    let mut hand_over = |entry: PinEntry, entries: &mut Vec<PinEntry>| {
+        entries.push(entry);
+        if entries.len() >= batch {
+            sink(std::mem::take(entries));
+        }
+    };
     let mut cursor = Cursor {
         text,
         at: 0,
         line: 1,
     };
-    let mut entries = Vec::new();
     let mut current: Option<Draft> = None;
-    loop {
-        cursor.skip_blanks();
-        match cursor.peek() {
-            None => break,
-            Some(b'\n' | b'\r' | b'#') => {}
-            Some(b'[') => {
-                cursor.expect(b"[[reserved_domain]]")?;
-                if let Some(draft) = current.take() {
-                    entries.push(draft.finish(path)?);
+    let read_all = (|| {
+        loop {
+            cursor.skip_blanks();
+            match cursor.peek() {
+                None => break,
+                Some(b'\n' | b'\r' | b'#') => {}
+                Some(b'[') => {
+                    cursor.expect(b"[[reserved_domain]]")?;
+                    if let Some(draft) = current.take() {
+                        hand_over(draft.finish(path)?, &mut entries);
+                    }
+                    current = Some(Draft::default());
                 }
-                current = Some(Draft::default());
+                Some(_) => {
+                    let draft = current.as_mut()?;
+                    let key = cursor.bare_key();
+                    cursor.skip_blanks();
+                    cursor.expect(b"=")?;
+                    cursor.skip_blanks();
+                    draft.read(key, &mut cursor)?;
+                }
             }
-            Some(_) => {
-                let draft = current.as_mut()?;
-                let key = cursor.bare_key();
-                cursor.skip_blanks();
-                cursor.expect(b"=")?;
-                cursor.skip_blanks();
-                draft.read(key, &mut cursor)?;
+            if !cursor.end_of_line()? {
+                break;
             }
         }
-        if !cursor.end_of_line()? {
-            break;
+        if let Some(draft) = current.take() {
+            hand_over(draft.finish(path)?, &mut entries);
         }
+        Some(())
+    })();
+    if read_all.is_none() {
+        return false;
     }
-    if let Some(draft) = current.take() {
-        entries.push(draft.finish(path)?);
+    if !entries.is_empty() {
+        sink(entries);
     }
-    Some(entries)
+    true
 }
 
 /// A position in the text and its line number.

@@ -149,7 +149,8 @@ pub fn load_shards(source: &PinSource) -> Result<Vec<Shard>, Vec<Diagnostic>> {
 /// Reads, validates and compiles a whole pin table. Files are parsed on
 /// every core and each is compiled (and its parsed entries dropped) as
 /// soon as it is read, so that memory holds the table and a few files in
-/// flight, never every parsed entry at once.
+/// flight, never every parsed entry at once; a single file (or every file
+/// on a single core) is compiled in batches as it is read.
 pub fn load_table(
     source: &PinSource,
     config: &Config,
@@ -158,11 +159,54 @@ pub fn load_table(
     let files = source.files().map_err(|error| vec![error])?;
     let paths: Vec<Arc<Path>> = files.iter().map(|file| Arc::from(file.as_path())).collect();
     let mut builder = TableBuilder::new(paths, config, zones);
-    read_in_parallel(&files, |index, result| match result {
-        Ok((entries, digest)) => builder.add_shard(index as u32, &entries, Some(digest)),
-        Err(found) => builder.add_errors(found),
-    });
+    if reader_threads(&files) <= 1 {
+        for (index, file) in files.iter().enumerate() {
+            read_into(&mut builder, index as u32, file);
+        }
+    } else {
+        read_in_parallel(&files, |index, result| match result {
+            Ok((entries, digest)) => builder.add_shard(index as u32, &entries, Some(digest)),
+            Err(found) => builder.add_errors(found),
+        });
+    }
     builder.finish()
+}
+
+/// Entries the fast reader hands over at a time when a file is compiled
+/// as it is read.
+const READ_BATCH: usize = 4096;
+
+/// Reads one pin file and compiles it into `builder`. Text in the regular
+/// layout is compiled batch by batch as it is read, so that a large
+/// file's parsed entries never all exist at once (a single file of 1M
+/// names would otherwise hold about 250 MiB of them beside its text);
+/// other text is parsed whole by TOML.
+fn read_into(builder: &mut TableBuilder<'_>, shard: u32, path: &Path) {
+    let text = match crate::diagnostics::read_text_file(path) {
+        Ok(text) if text.is_empty() => return builder.add_errors(vec![empty_file(path)]),
+        Ok(text) => text,
+        Err(error) => return builder.add_errors(vec![error]),
+    };
+    let digest = digest_of(&text);
+    let file: Arc<Path> = Arc::from(path);
+    let mark = builder.mark();
+    if fast::parse_in_batches(&file, &text, READ_BATCH, |entries| {
+        builder.add_shard(shard, &entries, Some(digest));
+    }) {
+        return;
+    }
+    builder.roll_back(&mark);
+    match parse_with_toml(&file, &text) {
+        Ok(entries) => builder.add_shard(shard, &entries, Some(digest)),
+        Err(found) => builder.add_errors(found),
+    }
+}
+
+/// How many threads read `files`: one per core, at most one per file.
+fn reader_threads(files: &[PathBuf]) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(files.len())
 }
 
 /// Reads and parses files on every core, handing each result to `consume`
@@ -171,9 +215,7 @@ fn read_in_parallel(
     files: &[PathBuf],
     mut consume: impl FnMut(usize, Result<(Vec<PinEntry>, Digest), Vec<Diagnostic>>),
 ) {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(files.len());
+    let threads = reader_threads(files);
     if threads <= 1 {
         for (index, file) in files.iter().enumerate() {
             consume(index, read_pin_file_digested(file));
@@ -255,19 +297,24 @@ pub fn is_unfinished_write(path: &Path) -> bool {
 /// Parses pin file text read from `path`.
 pub fn parse_pin_text(path: &Path, text: &str) -> Result<Vec<PinEntry>, Vec<Diagnostic>> {
     if text.is_empty() {
-        // A zero-byte file is a write in progress, never an empty table
-        // (an empty table is a file with no entries, e.g. only a comment).
-        return Err(vec![Diagnostic::new(
-            path,
-            None,
-            "file is empty (a write in progress?); an empty table needs at least a comment",
-        )]);
+        return Err(vec![empty_file(path)]);
     }
     let file: Arc<Path> = Arc::from(path);
     if let Some(entries) = fast::parse(&file, text) {
         return Ok(entries);
     }
     parse_with_toml(&file, text)
+}
+
+/// The error for a zero-byte pin file: a write in progress, never an
+/// empty table (an empty table is a file with no entries, e.g. only a
+/// comment).
+fn empty_file(path: &Path) -> Diagnostic {
+    Diagnostic::new(
+        path,
+        None,
+        "file is empty (a write in progress?); an empty table needs at least a comment",
+    )
 }
 
 /// Parses pin file text with the full TOML parser.
@@ -364,6 +411,16 @@ impl Policies {
         self.list.push(policy);
         self.keys.insert(key.clone(), index);
         Ok(index)
+    }
+}
+
+impl Policies {
+    /// Forgets the policies from index `len` on.
+    pub(super) fn truncate(&mut self, len: usize) {
+        if len < self.list.len() {
+            self.list.truncate(len);
+            self.keys.retain(|_, index| (*index as usize) < len);
+        }
     }
 }
 

@@ -485,6 +485,15 @@ fn diff_names<'n>(
     }
 }
 
+/// How much a [`TableBuilder`] held at one point.
+pub struct BuilderMark {
+    policies: usize,
+    exact: usize,
+    wildcards: usize,
+    warnings: usize,
+    errors: usize,
+}
+
 /// Builds a table shard by shard, so that each shard's parsed entries can
 /// be dropped as soon as they are compiled.
 pub struct TableBuilder<'c> {
@@ -534,6 +543,26 @@ impl<'c> TableBuilder<'c> {
         self.wildcards.extend(compiled.wildcards);
         self.warnings.extend(compiled.warnings);
         self.errors.extend(compiled.errors);
+    }
+
+    /// Where the builder stands, to roll back to.
+    pub fn mark(&self) -> BuilderMark {
+        BuilderMark {
+            policies: self.policies.list.len(),
+            exact: self.exact.len(),
+            wildcards: self.wildcards.len(),
+            warnings: self.warnings.len(),
+            errors: self.errors.len(),
+        }
+    }
+
+    /// Forgets everything added since `mark` was taken.
+    pub fn roll_back(&mut self, mark: &BuilderMark) {
+        self.policies.truncate(mark.policies);
+        self.exact.truncate(mark.exact);
+        self.wildcards.truncate(mark.wildcards);
+        self.warnings.truncate(mark.warnings);
+        self.errors.truncate(mark.errors);
     }
 
     /// Records errors found outside the shards (e.g. unreadable files).
@@ -644,7 +673,8 @@ mod tests {
 
     use super::PinTable;
     use crate::config::Config;
-    use crate::pins::parse_pin_text;
+    use crate::diagnostics::Diagnostic;
+    use crate::pins::{PinSource, Policy, load_table, parse_pin_text};
     use crate::wire::NameKey;
     use crate::zones::{ZoneSet, parse_zone};
 
@@ -770,5 +800,88 @@ mod tests {
         let n7 = NameKey::from_text("n7.example.com").expect("name");
         assert!(shrunk.lookup(&n7).is_none());
         assert!(shrunk.lookup(&n42).is_some());
+    }
+
+    /// A pin file of `count` entries over a few PoPs, in the regular layout.
+    fn regular_file(count: usize) -> String {
+        const POPS: [&str; 4] = ["de-fra-1", "global", "us-ohio-1", "european_union"];
+        (0..count)
+            .map(|index| entry(&format!("n{index}.example.com"), POPS[index % POPS.len()]))
+            .collect()
+    }
+
+    /// Loads the pin table of one file holding `text`.
+    fn load_one_file(
+        text: &str,
+        config: &Config,
+        zones: &ZoneSet,
+    ) -> (std::path::PathBuf, Result<PinTable, Vec<Diagnostic>>) {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let path = directory.path().join("pins.toml");
+        std::fs::write(&path, text).expect("pin file written");
+        let loaded = load_table(&PinSource::File(path.clone()), config, zones);
+        (path, loaded.map(|(table, _)| table))
+    }
+
+    /// Every name of a table with its policy, sorted.
+    fn contents(table: &PinTable) -> Vec<(String, Policy)> {
+        let mut names: Vec<_> = table
+            .entries()
+            .map(|(name, policy)| (name, policy.clone()))
+            .collect();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        names
+    }
+
+    #[test]
+    /// A large file is compiled in batches as it is read; the table is the
+    /// one its entries read whole make.
+    fn a_file_compiled_in_batches_makes_the_table_of_all_its_entries() {
+        let (config, zones) = world();
+        let text = regular_file(10_000);
+        let (path, loaded) = load_one_file(&text, &config, &zones);
+        let table = loaded.expect("valid table");
+        let whole = shard(path.to_str().expect("UTF-8 path"), &text);
+        let (expected, _) = PinTable::build(vec![whole], &config, &zones).expect("valid table");
+        assert_eq!(table.len(), 10_000);
+        assert_eq!(table.policy_count(), 4);
+        assert_eq!(contents(&table), contents(&expected));
+    }
+
+    #[test]
+    /// When the fast reader gives up after some batches were compiled (a
+    /// literal string near the end), those batches are forgotten and TOML
+    /// reads the whole file: no name counted twice, no policy left over.
+    fn a_file_the_fast_reader_leaves_late_is_read_whole_by_toml() {
+        let (config, zones) = world();
+        let mut text = regular_file(10_000);
+        text.push_str("[[reserved_domain]]\ndomain = 'last.example.com'\nips = [\"jp-tokyo-1\"]\n");
+        let (_, loaded) = load_one_file(&text, &config, &zones);
+        let table = loaded.expect("valid table");
+        assert_eq!(table.len(), 10_001);
+        assert_eq!(table.policy_count(), 5);
+        let last = NameKey::from_text("last.example.com").expect("name");
+        assert!(table.lookup(&last).is_some());
+    }
+
+    #[test]
+    /// Errors in different batches of one file are all reported, with
+    /// their lines, a duplicate across batches included.
+    fn errors_in_any_batch_of_a_file_are_reported_with_their_lines() {
+        let (config, zones) = world();
+        let mut text = regular_file(9_000);
+        text.push_str(&entry("n5.example.com", "de-fra-1"));
+        text.push_str(&entry("bad.example.com", "xx-nowhere-1"));
+        let (path, loaded) = load_one_file(&text, &config, &zones);
+        let errors = loaded.expect_err("duplicate and unknown PoP");
+        let lines: Vec<_> = errors.iter().map(|error| error.line).collect();
+        assert_eq!(
+            lines,
+            [Some(9_000 * 3 + 2), Some(9_000 * 3 + 6)],
+            "{errors:?}"
+        );
+        assert!(errors.iter().all(|error| *error.file == *path));
+        assert!(errors[0].message.contains("n5.example.com"), "{errors:?}");
+        assert!(errors[1].message.contains("xx-nowhere-1"), "{errors:?}");
     }
 }

@@ -456,7 +456,7 @@ fn run(
             // (A wake-up to age the open files out, with nothing else to
             // read, reads nothing.)
             if scope != Scope::Shards(Vec::new()) {
-                put_off = carry(reload(live, &scope, &[]), scope);
+                put_off = reload_carrying(live, scope, &[]);
             }
             continue;
         }
@@ -475,7 +475,7 @@ fn run(
                     None
                 } else {
                     let now = Scope::Shards(now);
-                    carry(reload(live, &now, &[]), now)
+                    reload_carrying(live, now, &[])
                 };
                 (failed, Scope::Shards(later))
             }
@@ -484,7 +484,7 @@ fn run(
             // they are read at their close. A zone or a one-file pin table
             // open for writing it waits for.
             Scope::Full if open.iter().all(|path| is_shard(path, pin_dir)) => (
-                carry(reload(live, &Scope::Full, &open), Scope::Full),
+                reload_carrying(live, Scope::Full, &open),
                 Scope::Shards(open),
             ),
             Scope::Full => (None, Scope::Full),
@@ -496,18 +496,56 @@ fn run(
     }
 }
 
-/// What a reload leaves for the next one, so that the next reload
-/// (started by whatever event comes next, often the one file that was not
-/// ready) still reads every file this one was for: its whole scope when it
-/// was put off, and a full reload when a full one was rejected (a zone
-/// change must still be applied once the files are good). A rejected
-/// shard leaves nothing: the other shards' later changes go ahead without
-/// it, and its own fix is an event of its own.
-fn carry(outcome: Outcome, scope: Scope) -> Option<Scope> {
+/// Reloads `scope` and returns what the next reload (started by whatever
+/// event comes next, often the one file that was not ready or not good)
+/// must read again: the whole scope when it was put off, and a full
+/// reload when a full one was rejected (a zone change must still be
+/// applied once the files are good).
+///
+/// Each pin shard is a unit of its own: when some shards of a burst are
+/// rejected, the others are read again without them and go ahead (a
+/// change that removes a PoP from one file is not held back by a typo in
+/// another), and the rejected ones are read once more against what the
+/// others now hold, then stay due, so that they are read with the next
+/// event even if their fix is a change to another file (e.g. the other
+/// side of a duplicate).
+fn reload_carrying(live: &Live, scope: Scope, held: &[PathBuf]) -> Option<Scope> {
+    let outcome = reload(live, &scope, held);
     match (outcome, scope) {
-        (Outcome::Published(_), _) | (Outcome::Rejected(_), Scope::Shards(_)) => None,
+        (Outcome::Published(_), _) => None,
         (Outcome::Deferred(_), scope) => Some(scope),
         (Outcome::Rejected(_), Scope::Full) => Some(Scope::Full),
+        (Outcome::Rejected(errors), Scope::Shards(files)) => {
+            let (rejected, others): (Vec<PathBuf>, Vec<PathBuf>) = files
+                .into_iter()
+                .partition(|file| errors.iter().any(|error| error.file == *file));
+            if rejected.is_empty() || others.is_empty() {
+                // Nothing to tell apart: all of it stays due.
+                return Some(Scope::Shards(rejected.into_iter().chain(others).collect()));
+            }
+            tracing::info!(
+                rejected = ?rejected,
+                files = ?others,
+                "reading the other changed shards without the rejected ones"
+            );
+            let still_due = reload_carrying(live, Scope::Shards(others), &[]);
+            // The rejected shards were checked against the others' old
+            // contents (a name moved from one file to another in one
+            // burst clashes with its old place when the new one is read
+            // first): once those are served, they are read once more.
+            let rejected = if still_due.is_none() {
+                match reload(live, &Scope::Shards(rejected.clone()), &[]) {
+                    Outcome::Published(_) => return None,
+                    _ => Scope::Shards(rejected),
+                }
+            } else {
+                Scope::Shards(rejected)
+            };
+            Some(match still_due {
+                Some(still_due) => rejected.merged(still_due),
+                None => rejected,
+            })
+        }
     }
 }
 

@@ -964,3 +964,42 @@ fn a_file_renamed_away_while_open_for_writing_does_not_hold_reloads_back() {
     wait_for_answer(&server, "new.example.com", &[ip("192.0.2.99")]);
     drop(writer);
 }
+
+#[test]
+/// Pin shards are units of their own: in one burst a new shard and a bad
+/// change to another, the bad one is rejected and the new one is served
+/// at once; the rejected one stays due, so that it is read with the next
+/// event even when that event is another file's (here the fix is to drop
+/// the other side of a duplicate).
+fn a_rejected_shard_does_not_hold_back_the_other_shards_of_its_burst() {
+    use crate::support::one_name_shard;
+    let fixture = Fixture::f0_sharded(&[("b.toml", "b", "nrt"), ("c.toml", "c", "nrt")]);
+    let server = fixture.start();
+    let dir = server.fixture().path().join("pins.d");
+    wait_for_answer(&server, "b.example.com", &[f0("nrt")]);
+    let before = failed_reloads(&server);
+    save_by_rename(&dir.join("d.toml"), &one_name_shard("d", "gru"));
+    save_by_rename(
+        &dir.join("b.toml"),
+        "[[reserved_domain]]\ndomain = \"b.example.com\"\nips = [\"banana\"]\n",
+    );
+    // Rejected, then read once more after d is served.
+    wait_for_failed_reloads(&server, before + 2);
+    wait_for_answer(&server, "d.example.com", &[f0("gru")]);
+    assert_eq!(a_addresses(&server, "b.example.com"), vec![f0("nrt")]);
+
+    // b now clashes with c: rejected again, c's own name keeps serving.
+    save_by_rename(
+        &dir.join("b.toml"),
+        &(one_name_shard("b", "iad") + &one_name_shard("c", "iad")),
+    );
+    wait_for_failed_reloads(&server, before + 3);
+    assert_eq!(a_addresses(&server, "c.example.com"), vec![f0("nrt")]);
+    assert_eq!(a_addresses(&server, "b.example.com"), vec![f0("nrt")]);
+    // Removing c's side of the clash is c's event; b, still due, is read
+    // with it and served.
+    std::fs::remove_file(dir.join("c.toml")).expect("remove c.toml");
+    wait_for_answer(&server, "b.example.com", &[f0("iad")]);
+    assert_eq!(a_addresses(&server, "c.example.com"), vec![f0("iad")]);
+    assert_eq!(a_addresses(&server, "d.example.com"), vec![f0("gru")]);
+}

@@ -1,5 +1,6 @@
 //! Load errors and warnings, each tied to a file and, where known, a line.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -16,22 +17,54 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A diagnostic for `file` at `line`.
+    /// Control characters in the message (a value quoted from the file)
+    /// are kept as escapes.
     pub fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+        let message = message.into();
         Self {
             file: file.to_path_buf(),
             line,
-            message: message.into(),
+            message: match escape_controls(&message) {
+                Cow::Borrowed(_) => message,
+                Cow::Owned(escaped) => escaped,
+            },
         }
     }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display().to_string();
+        let file = escape_controls(&file);
         match self.line {
-            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
+            Some(line) => write!(f, "{file}:{line}: {}", self.message),
+            None => write!(f, "{file}: {}", self.message),
         }
     }
+}
+
+/// `text` with control characters and Unicode's bidirectional controls
+/// written as Rust escapes (`\n`, `\u{1b}`), so that a value or file
+/// name quoted in a message can neither forge a log line nor drive the
+/// terminal that shows it.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    /// Whether a character is shown escaped.
+    fn hidden(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hidden(c) {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 /// Largest configuration, zone or pin file read (a pin directory holds
@@ -75,11 +108,13 @@ pub fn read_text_file(path: &Path) -> Result<String, Diagnostic> {
         let valid = error.utf8_error().valid_up_to();
         let bytes = error.as_bytes();
         let line = 1 + bytes[..valid].iter().filter(|&&byte| byte == b'\n').count();
-        let column = 1 + valid
-            - bytes[..valid]
-                .iter()
-                .rposition(|&byte| byte == b'\n')
-                .map_or(0, |at| at + 1);
+        let line_start = bytes[..valid]
+            .iter()
+            .rposition(|&byte| byte == b'\n')
+            .map_or(0, |at| at + 1);
+        // Columns count characters; the bytes before `valid` are UTF-8.
+        let column = 1 + std::str::from_utf8(&bytes[line_start..valid])
+            .map_or(valid - line_start, |text| text.chars().count());
         Diagnostic::new(
             path,
             Some(line),

@@ -81,17 +81,23 @@ enum RawTarget {
     /// Plain string.
     Plain(String),
     /// API object form.
-    Object {
-        /// The PoP code, alias or address.
-        value: String,
-    },
+    Object(TargetObject),
+}
+
+/// `{ value = "us-ohio-1" }`; other keys are errors, as they are in a
+/// `[[reserved_domain]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetObject {
+    /// The PoP code, alias or address.
+    value: String,
 }
 
 impl RawTarget {
     /// The value, whatever the form.
     fn value(&self) -> &str {
         match self {
-            Self::Plain(value) | Self::Object { value } => value,
+            Self::Plain(value) | Self::Object(TargetObject { value }) => value,
         }
     }
 }
@@ -317,11 +323,27 @@ fn empty_file(path: &Path) -> Diagnostic {
     )
 }
 
+/// The line of an error TOML reports without a position (a key of more
+/// dotted parts than it nests, 80): the first line of many dots that,
+/// read alone, fails with no position either.
+fn line_of_positionless_error(text: &str) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.bytes().filter(|&byte| byte == b'.').count() >= 16)
+        .find(|(_, line)| {
+            toml::from_str::<toml::Table>(line).is_err_and(|error| error.span().is_none())
+        })
+        .map(|(index, _)| index + 1)
+}
+
 /// Parses pin file text with the full TOML parser.
 pub fn parse_with_toml(file: &Arc<Path>, text: &str) -> Result<Vec<PinEntry>, Vec<Diagnostic>> {
     let lines = LineIndex::new(text);
     let parsed: PinFile = toml::from_str(text).map_err(|error| {
-        let line = error.span().map(|span| lines.line_of(span.start));
+        let line = error
+            .span()
+            .map(|span| lines.line_of(span.start))
+            .or_else(|| line_of_positionless_error(text));
         vec![Diagnostic::new(
             file,
             line,

@@ -363,17 +363,26 @@ fn hidden_files_in_the_data_directories_are_not_read() {
 }
 
 /// A pin or zone file that is not UTF-8 is refused with the line and
-/// column of the first byte that is not, like every other error.
+/// column (in characters) of the first byte that is not, like every
+/// other error.
 #[test]
 fn a_file_that_is_not_utf8_is_refused_at_its_line() {
-    for (relative, text) in [
+    for (relative, text, (line, column, byte)) in [
         (
             "pins.toml",
             &b"# pins\n[[reserved_domain]]\ndomain = \"caf\xe9.example.com\"\nips = [\"fra\"]\n"[..],
+            (3, 14, "0xe9"),
+        ),
+        (
+            "pins.toml",
+            // Three two-byte characters before the bad byte.
+            &b"# pins\n[[reserved_domain]]\ndomain = \"\xc3\xa9\xc3\xa9\xc3\xa9\xff.example.com\"\n"[..],
+            (3, 14, "0xff"),
         ),
         (
             "zones/example.com.zone",
             &b"$ORIGIN example.com.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 60\n@ IN NS ns1\nns1 IN A 192.0.2.53\nt IN TXT \"\xff\"\n"[..],
+            (6, 11, "0xff"),
         ),
     ] {
         let fixture = Fixture::f0();
@@ -382,7 +391,6 @@ fn a_file_that_is_not_utf8_is_refused_at_its_line() {
             panic!("{relative} must not load");
         };
         let rendered = pindns::diagnostics::render(&errors);
-        let (line, column, byte) = if relative == "pins.toml" { (3, 14, "0xe9") } else { (6, 11, "0xff") };
         let expected = format!(
             "{}:{line}: not UTF-8 text: byte {byte} at column {column}",
             fixture.path().join(relative).display()
@@ -425,4 +433,63 @@ fn a_wildcard_pin_over_a_served_child_zone_holding_a_cname_is_rejected() {
     let loaded = fixture.loaded();
     let warnings = pindns::diagnostics::render(&loaded.warnings);
     assert!(!warnings.contains("ns.sub.w"), "{warnings}");
+}
+
+/// A value quoted in an error keeps its control characters as escapes:
+/// a pin file cannot forge a log line (a line feed followed by a fake
+/// entry) or send terminal controls through a message.
+#[test]
+fn control_characters_quoted_in_errors_are_escaped() {
+    let fixture = Fixture::f0();
+    fixture.write(
+        "pins.toml",
+        "[[reserved_domain]]\ndomain = \"evil.example.com\\n2026-12-04T21:31:00Z  INFO published\"\nips = [\"fra\"]\n\n[[reserved_domain]]\ndomain = \"ok.example.com\"\nips = [\"\\u001b]0;pwned\\u0007\\u202e\\r\"]\n",
+    );
+    let Err(errors) = fixture.load() else {
+        panic!("the pins must not load");
+    };
+    let rendered = pindns::diagnostics::render(&errors);
+    assert_eq!(rendered.lines().count(), errors.len(), "{rendered}");
+    assert!(rendered.contains("evil.example.com\\n2026"), "{rendered}");
+    assert!(
+        rendered.contains("\\u{1b}]0;pwned\\u{7}\\u{202e}\\r"),
+        "{rendered}"
+    );
+    assert!(
+        !rendered.chars().any(|c| c.is_control() && c != '\n'),
+        "{rendered:?}"
+    );
+}
+
+/// TOML reports a key of more dotted parts than it nests (80) without a
+/// position; the error still names its line.
+#[test]
+fn a_key_nested_deeper_than_toml_allows_is_refused_at_its_line() {
+    let fixture = Fixture::f0();
+    let deep = format!("x{} = 1", ".x".repeat(80));
+    fixture.write(
+        "pins.toml",
+        format!("# pins\n[[reserved_domain]]\ndomain = \"a.example.com\"\n{deep}\n"),
+    );
+    let Err(errors) = fixture.load() else {
+        panic!("the pins must not load");
+    };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].line, Some(4), "{errors:?}");
+}
+
+/// An `ips` object holds `value` and nothing else: another key is an
+/// error at its line, as it is in a `[[reserved_domain]]` table.
+#[test]
+fn an_ips_object_with_another_key_is_refused_at_its_line() {
+    let fixture = Fixture::f0();
+    fixture.write(
+        "pins.toml",
+        "[[reserved_domain]]\ndomain = \"a.example.com\"\nips = [{ value = \"global\", x = 1 }]\n",
+    );
+    let Err(errors) = fixture.load() else {
+        panic!("the pins must not load");
+    };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].line, Some(3), "{errors:?}");
 }

@@ -442,7 +442,8 @@ ips = ["us-ohio-1\nde-fra-1"]
         pins,
         &[(
             "us-ohio-1\\nde-fra-1",
-            "invalid_region_target: Invalid region target 'us-ohio-1\nde-fra-1'",
+            // The newline is shown escaped.
+            "invalid_region_target: Invalid region target 'us-ohio-1\\nde-fra-1'",
         )],
     );
 }

@@ -435,19 +435,24 @@ fn a_wildcard_pin_over_a_served_child_zone_holding_a_cname_is_rejected() {
     assert!(!warnings.contains("ns.sub.w"), "{warnings}");
 }
 
+/// The errors of F0 with this pin table, which must not load.
+fn pin_errors(pins: &str) -> Vec<pindns::diagnostics::Diagnostic> {
+    let fixture = Fixture::f0();
+    fixture.write("pins.toml", pins);
+    let Err(errors) = fixture.load() else {
+        panic!("the pins must not load:\n{pins}");
+    };
+    errors
+}
+
 /// A value quoted in an error keeps its control characters as escapes:
 /// a pin file cannot forge a log line (a line feed followed by a fake
 /// entry) or send terminal controls through a message.
 #[test]
 fn control_characters_quoted_in_errors_are_escaped() {
-    let fixture = Fixture::f0();
-    fixture.write(
-        "pins.toml",
+    let errors = pin_errors(
         "[[reserved_domain]]\ndomain = \"evil.example.com\\n2026-12-04T21:31:00Z  INFO published\"\nips = [\"fra\"]\n\n[[reserved_domain]]\ndomain = \"ok.example.com\"\nips = [\"\\u001b]0;pwned\\u0007\\u202e\\r\"]\n",
     );
-    let Err(errors) = fixture.load() else {
-        panic!("the pins must not load");
-    };
     let rendered = pindns::diagnostics::render(&errors);
     assert_eq!(rendered.lines().count(), errors.len(), "{rendered}");
     assert!(rendered.contains("evil.example.com\\n2026"), "{rendered}");
@@ -465,15 +470,10 @@ fn control_characters_quoted_in_errors_are_escaped() {
 /// position; the error still names its line.
 #[test]
 fn a_key_nested_deeper_than_toml_allows_is_refused_at_its_line() {
-    let fixture = Fixture::f0();
     let deep = format!("x{} = 1", ".x".repeat(80));
-    fixture.write(
-        "pins.toml",
-        format!("# pins\n[[reserved_domain]]\ndomain = \"a.example.com\"\n{deep}\n"),
-    );
-    let Err(errors) = fixture.load() else {
-        panic!("the pins must not load");
-    };
+    let errors = pin_errors(&format!(
+        "# pins\n[[reserved_domain]]\ndomain = \"a.example.com\"\n{deep}\n"
+    ));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].line, Some(4), "{errors:?}");
 }
@@ -482,14 +482,9 @@ fn a_key_nested_deeper_than_toml_allows_is_refused_at_its_line() {
 /// error at its line, as it is in a `[[reserved_domain]]` table.
 #[test]
 fn an_ips_object_with_another_key_is_refused_at_its_line() {
-    let fixture = Fixture::f0();
-    fixture.write(
-        "pins.toml",
+    let errors = pin_errors(
         "[[reserved_domain]]\ndomain = \"a.example.com\"\nips = [{ value = \"global\", x = 1 }]\n",
     );
-    let Err(errors) = fixture.load() else {
-        panic!("the pins must not load");
-    };
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].line, Some(3), "{errors:?}");
 }

@@ -74,31 +74,53 @@ struct RawDomain {
     _certificate_management_policy: Option<toml::Value>,
 }
 
-/// An `ips` value: `"us-ohio-1"` or `{ value = "us-ohio-1" }`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawTarget {
-    /// Plain string.
-    Plain(String),
-    /// API object form.
-    Object(TargetObject),
-}
+/// An `ips` value: `"us-ohio-1"` or `{ value = "us-ohio-1" }`; another
+/// key in the table is an error naming it, as in a `[[reserved_domain]]`.
+#[derive(Debug)]
+struct RawTarget(String);
 
-/// `{ value = "us-ohio-1" }`; other keys are errors, as they are in a
-/// `[[reserved_domain]]` table.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TargetObject {
-    /// The PoP code, alias or address.
-    value: String,
+impl<'de> Deserialize<'de> for RawTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// Reads either form.
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawTarget;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or { value = \"...\" }")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<RawTarget, E> {
+                Ok(RawTarget(value.to_owned()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawTarget, A::Error> {
+                let mut value = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "value" if value.is_none() => value = Some(map.next_value::<String>()?),
+                        "value" => return Err(serde::de::Error::duplicate_field("value")),
+                        other => return Err(serde::de::Error::unknown_field(other, &["value"])),
+                    }
+                }
+                value
+                    .map(RawTarget)
+                    .ok_or_else(|| serde::de::Error::missing_field("value"))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl RawTarget {
     /// The value, whatever the form.
     fn value(&self) -> &str {
-        match self {
-            Self::Plain(value) | Self::Object(TargetObject { value }) => value,
-        }
+        &self.0
     }
 }
 

@@ -479,12 +479,17 @@ fn a_key_nested_deeper_than_toml_allows_is_refused_at_its_line() {
 }
 
 /// An `ips` object holds `value` and nothing else: another key is an
-/// error at its line, as it is in a `[[reserved_domain]]` table.
+/// error at its line naming the key, as it is in a `[[reserved_domain]]`
+/// table.
 #[test]
 fn an_ips_object_with_another_key_is_refused_at_its_line() {
     let errors = pin_errors(
-        "[[reserved_domain]]\ndomain = \"a.example.com\"\nips = [{ value = \"global\", x = 1 }]\n",
+        "[[reserved_domain]]\ndomain = \"a.example.com\"\nips = [{ value = \"global\", weight = 1 }]\n",
     );
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].line, Some(3), "{errors:?}");
+    assert!(
+        errors[0].message.contains("unknown field `weight`"),
+        "{errors:?}"
+    );
 }

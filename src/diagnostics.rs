@@ -16,9 +16,8 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// A diagnostic for `file` at `line`.
-    /// Control characters in the message (a value quoted from the file)
-    /// are kept as escapes.
+    /// A diagnostic for `file` at `line`. Control characters in the
+    /// message (a value quoted from the file) are kept as escapes.
     pub fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
         let message = message.into();
         Self {
@@ -34,7 +33,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let file = self.file.display().to_string();
+        let file = self.file.to_string_lossy();
         let file = escape_controls(&file);
         match self.line {
             Some(line) => write!(f, "{file}:{line}: {}", self.message),

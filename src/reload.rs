@@ -528,23 +528,19 @@ fn reload_carrying(live: &Live, scope: Scope, held: &[PathBuf]) -> Option<Scope>
                 files = ?others,
                 "reading the other changed shards without the rejected ones"
             );
-            let still_due = reload_carrying(live, Scope::Shards(others), &[]);
-            // The rejected shards were checked against the others' old
-            // contents (a name moved from one file to another in one
-            // burst clashes with its old place when the new one is read
-            // first): once those are served, they are read once more.
-            let rejected = if still_due.is_none() {
-                match reload(live, &Scope::Shards(rejected.clone()), &[]) {
-                    Outcome::Published(_) => return None,
-                    _ => Scope::Shards(rejected),
-                }
-            } else {
-                Scope::Shards(rejected)
-            };
-            Some(match still_due {
-                Some(still_due) => rejected.merged(still_due),
-                None => rejected,
-            })
+            let rejected = Scope::Shards(rejected);
+            match reload_carrying(live, Scope::Shards(others), &[]) {
+                Some(still_due) => Some(rejected.merged(still_due)),
+                // The rejected shards were checked against the others'
+                // old contents (a name moved from one file to another in
+                // one burst clashes with its old place when the new one
+                // is read first): once those are served, they are read
+                // once more.
+                None => match reload(live, &rejected, &[]) {
+                    Outcome::Published(_) => None,
+                    _ => Some(rejected),
+                },
+            }
         }
     }
 }

@@ -29,14 +29,8 @@ use super::load::PinEntry;
 /// TOML parser".
 pub fn parse(path: &Arc<Path>, text: &str) -> Option<Vec<PinEntry>> {
     let mut entries = Vec::new();
-    parse_in_batches(path, text, usize::MAX, |batch| {
-        if entries.is_empty() {
-            entries = batch;
-        } else {
-            entries.extend(batch);
-        }
-    })
-    .then_some(entries)
+    read_entries(path, text, |entry| entries.push(entry))?;
+    Some(entries)
 }
 
 /// Reads `text` if it is in the regular layout, handing its entries to
@@ -51,56 +45,59 @@ pub fn parse_in_batches(
     mut sink: impl FnMut(Vec<PinEntry>),
 ) -> bool {
     let mut entries = Vec::new();
-    let mut hand_over = |entry: PinEntry, entries: &mut Vec<PinEntry>| {
+    let read = read_entries(path, text, |entry| {
         entries.push(entry);
         if entries.len() >= batch {
-            sink(std::mem::take(entries));
+            sink(std::mem::take(&mut entries));
         }
-    };
-    let mut cursor = Cursor {
-        text,
-        at: 0,
-        line: 1,
-    };
-    let mut current: Option<Draft> = None;
-    let read_all = (|| {
-        loop {
-            cursor.skip_blanks();
-            match cursor.peek() {
-                None => break,
-                Some(b'\n' | b'\r' | b'#') => {}
-                Some(b'[') => {
-                    cursor.expect(b"[[reserved_domain]]")?;
-                    if let Some(draft) = current.take() {
-                        hand_over(draft.finish(path)?, &mut entries);
-                    }
-                    current = Some(Draft::default());
-                }
-                Some(_) => {
-                    let draft = current.as_mut()?;
-                    let key = cursor.bare_key();
-                    cursor.skip_blanks();
-                    cursor.expect(b"=")?;
-                    cursor.skip_blanks();
-                    draft.read(key, &mut cursor)?;
-                }
-            }
-            if !cursor.end_of_line()? {
-                break;
-            }
-        }
-        if let Some(draft) = current.take() {
-            hand_over(draft.finish(path)?, &mut entries);
-        }
-        Some(())
-    })();
-    if read_all.is_none() {
+    });
+    if read.is_none() {
         return false;
     }
     if !entries.is_empty() {
         sink(entries);
     }
     true
+}
+
+/// Reads `text`, handing each entry to `each` as soon as it is complete;
+/// `None` as soon as the text leaves the regular layout.
+fn read_entries(path: &Arc<Path>, text: &str, mut each: impl FnMut(PinEntry)) -> Option<()> {
+    let mut cursor = Cursor {
+        text,
+        at: 0,
+        line: 1,
+    };
+    let mut current: Option<Draft> = None;
+    loop {
+        cursor.skip_blanks();
+        match cursor.peek() {
+            None => break,
+            Some(b'\n' | b'\r' | b'#') => {}
+            Some(b'[') => {
+                cursor.expect(b"[[reserved_domain]]")?;
+                if let Some(draft) = current.take() {
+                    each(draft.finish(path)?);
+                }
+                current = Some(Draft::default());
+            }
+            Some(_) => {
+                let draft = current.as_mut()?;
+                let key = cursor.bare_key();
+                cursor.skip_blanks();
+                cursor.expect(b"=")?;
+                cursor.skip_blanks();
+                draft.read(key, &mut cursor)?;
+            }
+        }
+        if !cursor.end_of_line()? {
+            break;
+        }
+    }
+    if let Some(draft) = current.take() {
+        each(draft.finish(path)?);
+    }
+    Some(())
 }
 
 /// A position in the text and its line number.

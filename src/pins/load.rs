@@ -456,9 +456,7 @@ impl Policies {
         self.keys.insert(key.clone(), index);
         Ok(index)
     }
-}
 
-impl Policies {
     /// Forgets the policies from index `len` on.
     pub(super) fn truncate(&mut self, len: usize) {
         if len < self.list.len() {
